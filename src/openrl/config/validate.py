@@ -1,0 +1,129 @@
+"""Cross-field validation: every rule names the field, the value and what is allowed.
+
+Runs right after composition (before any environment is built or anything is compiled). Errors are
+collected and reported together, so one start-up shows every problem at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+ENV_FAMILIES = ("minatar", "brax", "bsuite", "probe")
+ACTIVATIONS = ("relu", "tanh")
+TRUNCATION = ("done", "bootstrap")
+WANDB_MODES = ("auto", "online", "offline", "disabled")
+HANDCRAFTED = {"adam": ("lr", "b1", "b2"), "rmsprop": ("lr", "decay"), "lion": ("lr", "b1", "b2")}
+
+
+class ConfigError(ValueError):
+    """An invalid configuration. The message lists every offending field."""
+
+
+@dataclass(frozen=True)
+class ResolvedOptimizer:
+    """An optimizer config with the env's tuned values filled in (the config itself is not mutated)."""
+
+    name: str
+    anneal_lr: bool
+    values: tuple[tuple[str, Any], ...]
+
+    def __getattr__(self, key: str) -> Any:
+        for k, v in self.values:
+            if k == key:
+                return v
+        raise AttributeError(key)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "anneal_lr": self.anneal_lr, **dict(self.values)}
+
+
+def resolve_optimizer(opt: Any, env_name: str) -> ResolvedOptimizer:
+    """Fills ``null`` hyperparameters from ``opt.tuned[env_name]``; explicit values win."""
+    tuned = dict(opt.tuned.get(env_name, {}) or {})
+    names = HANDCRAFTED.get(opt.name, ())
+    values = []
+    for k in names:
+        v = getattr(opt, k)
+        values.append((k, tuned.get(k) if v is None else v))
+    for k in ("eps", "weight_decay"):
+        if hasattr(opt, k):
+            values.append((k, getattr(opt, k)))
+    anneal = opt.anneal_lr if opt.anneal_lr is not None else bool(tuned.get("anneal_lr", False))
+    return ResolvedOptimizer(opt.name, bool(anneal), tuple(values))
+
+
+def _positive(errors: list[str], prefix: str, obj: Any, names: tuple[str, ...]) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        if v is None or v <= 0:
+            errors.append(f"{prefix}.{n}={v!r}: must be a positive number")
+
+
+def validate(cfg: Any) -> None:
+    """Raises :class:`ConfigError` listing every problem of a composed config."""
+    errors: list[str] = []
+    env, ppo, opt = cfg.env, cfg.ppo, cfg.optimizer
+
+    if env.family not in ENV_FAMILIES:
+        errors.append(f"env.family={env.family!r}: allowed values are {', '.join(ENV_FAMILIES)}")
+    if env.truncation not in TRUNCATION:
+        errors.append(f"env.truncation={env.truncation!r}: allowed values are {', '.join(TRUNCATION)}")
+    if env.family == "bsuite" and (env.size is None or env.size < 1):
+        errors.append(f"env.size={env.size!r}: Deep Sea needs a positive integer size")
+    if env.family == "brax" and env.episode_length <= 0:
+        errors.append(f"env.episode_length={env.episode_length}: must be positive")
+
+    _positive(errors, "ppo", ppo, ("num_envs", "num_steps", "total_timesteps", "num_minibatches", "update_epochs", "width", "hidden_layers"))
+    _positive(errors, "ppo", ppo, ("clip_eps", "max_grad_norm"))
+    for n in ("gamma", "gae_lambda"):
+        v = getattr(ppo, n)
+        if not 0.0 <= v <= 1.0:
+            errors.append(f"ppo.{n}={v}: must lie in [0, 1]")
+    for n in ("vf_coef", "ent_coef"):
+        if getattr(ppo, n) < 0:
+            errors.append(f"ppo.{n}={getattr(ppo, n)}: must be >= 0")
+    if ppo.activation not in ACTIVATIONS:
+        errors.append(f"ppo.activation={ppo.activation!r}: allowed values are {', '.join(ACTIVATIONS)}")
+    if ppo.num_envs > 0 and ppo.num_steps > 0 and ppo.num_minibatches > 0:
+        batch = ppo.num_envs * ppo.num_steps
+        if batch % ppo.num_minibatches:
+            errors.append(
+                f"ppo.num_minibatches={ppo.num_minibatches}: the rollout batch num_envs*num_steps="
+                f"{ppo.num_envs}*{ppo.num_steps}={batch} must divide into equal minibatches"
+            )
+        if ppo.total_timesteps > 0 and ppo.total_timesteps < batch:
+            errors.append(
+                f"ppo.total_timesteps={ppo.total_timesteps}: less than one rollout batch ({batch}); "
+                "no PPO update would run"
+            )
+
+    if opt.name in HANDCRAFTED:
+        resolved = resolve_optimizer(opt, env.name)
+        for k in HANDCRAFTED[opt.name]:
+            v = getattr(resolved, k)
+            if v is None:
+                tuned_for = ", ".join(sorted(opt.tuned)) or "none"
+                errors.append(
+                    f"optimizer.{k}: no value given and no tuned {opt.name} value for env {env.name!r} "
+                    f"(tuned for: {tuned_for}); set it, e.g. optimizer.{k}=..."
+                )
+            elif k == "lr" and v <= 0:
+                errors.append(f"optimizer.lr={v}: must be positive")
+            elif k != "lr" and not 0.0 <= v < 1.0:
+                errors.append(f"optimizer.{k}={v}: must lie in [0, 1)")
+        allowed = (*HANDCRAFTED[opt.name], "anneal_lr")
+        for e, vals in opt.tuned.items():
+            for k in vals or {}:
+                if k not in allowed:
+                    errors.append(f"optimizer.tuned.{e}.{k}: unknown; allowed keys are {', '.join(allowed)}")
+
+    if cfg.logger.wandb_mode not in WANDB_MODES:
+        errors.append(f"logger.wandb_mode={cfg.logger.wandb_mode!r}: allowed values are {', '.join(WANDB_MODES)}")
+    if cfg.num_seeds < 1:
+        errors.append(f"num_seeds={cfg.num_seeds}: must be >= 1")
+    if cfg.num_chunks < 1:
+        errors.append(f"num_chunks={cfg.num_chunks}: must be >= 1")
+
+    if errors:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
