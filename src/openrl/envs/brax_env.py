@@ -185,9 +185,12 @@ class BraxVecEnv:
         )
         return self._norm_obs(obs, obs_mean, obs_var), state
 
-    def step(self, key: jax.Array, state: BraxEnvState, action: jax.Array) -> tuple[jax.Array, BraxEnvState, StepOut]:
+    def step(
+        self, key: jax.Array, state: BraxEnvState, action: jax.Array
+    ) -> tuple[jax.Array, BraxEnvState, StepOut]:
         del key  # brax dynamics are deterministic
-        bstate = jax.tree.map(lambda x: x, state.brax_state)  # fresh dict containers: brax mutates info in place
+        # Fresh dict containers: brax's wrappers mutate state.info / state.metrics in place.
+        bstate = jax.tree.map(lambda x: x, state.brax_state)
         bstate = self._env.step(bstate, action)
         obs = bstate.obs.astype(jnp.float32)
         final_obs = bstate.info["final_obs"].astype(jnp.float32)
@@ -211,7 +214,8 @@ class BraxVecEnv:
             obs_mean, obs_var, obs_count = _merge_stats(obs_mean, obs_var, obs_count, obs)
 
         # NormalizeVecReward
-        rew_mean, rew_var, rew_count, return_val = state.rew_mean, state.rew_var, state.rew_count, state.return_val
+        rew_mean, rew_var, rew_count = state.rew_mean, state.rew_var, state.rew_count
+        return_val = state.return_val
         learn_reward = reward
         if self.normalize_reward:
             return_val = return_val * self.gamma * (1.0 - done_f) + reward

@@ -1,0 +1,1 @@
+"""Run directories, metadata, logging (JSONL + W&B), Orbax checkpoints, progress and plots."""

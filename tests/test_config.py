@@ -1,0 +1,229 @@
+"""Every YAML under conf/ composes and validates; tuned values resolve per env; bad configs are rejected
+with the offending field named."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import yaml
+from hydra.errors import ConfigCompositionException, MissingConfigException
+
+from openrl.config import CONF_DIR, ConfigError, load_config, resolve_optimizer
+from openrl.optimizers import make_rule
+
+ENVS = sorted(p.stem for p in (CONF_DIR / "env").glob("*.yaml") if not p.stem.endswith("_schema"))
+OPTIMIZERS = sorted(p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml") if not p.stem.endswith("_schema"))
+OPT_HYPERS = {"adam": ("lr", "b1", "b2"), "rmsprop": ("lr", "decay"), "lion": ("lr", "b1", "b2")}
+
+
+def _yaml(group: str, name: str) -> dict:
+    return yaml.safe_load((CONF_DIR / group / f"{name}.yaml").read_text())
+
+
+def _tuned_pairs():
+    pairs = []
+    for o in OPTIMIZERS:
+        tuned = _yaml("optimizer", o).get("tuned", {})
+        pairs += [(e, o) for e in ENVS if e in tuned]
+    return pairs
+
+
+TUNED_PAIRS = _tuned_pairs()
+
+
+def test_expected_files_present():
+    assert set(ENVS) == {"ant", "asterix", "breakout", "deepsea", "freeway", "spaceinvaders"}
+    assert set(OPTIMIZERS) == {"adam", "lion", "rmsprop"}
+    # Every optimizer is tuned for the paper's five single-task envs; adam also for deepsea.
+    assert len(TUNED_PAIRS) == 3 * 5 + 1
+
+
+@pytest.mark.parametrize(("env", "opt"), TUNED_PAIRS, ids=[f"{e}-{o}" for e, o in TUNED_PAIRS])
+def test_compose_and_resolve_tuned(env, opt):
+    cfg, obj = load_config([f"env={env}", f"optimizer={opt}"])
+    assert obj.env.name == env
+    assert obj.optimizer.name == opt
+    tuned = _yaml("optimizer", opt)["tuned"][env]
+    res = resolve_optimizer(obj.optimizer, obj.env.name)
+    for k in OPT_HYPERS[opt]:
+        assert getattr(res, k) == pytest.approx(tuned[k]), k
+    assert res.anneal_lr is bool(tuned.get("anneal_lr", False))
+    # env YAML fields survive composition
+    env_yaml = _yaml("env", env)
+    for k in ("family", "id"):
+        assert getattr(obj.env, k) == env_yaml[k]
+    # ppo group follows the env (ppo: ${env})
+    assert obj.ppo.num_envs * obj.ppo.num_steps % obj.ppo.num_minibatches == 0
+    # the update rule builds with the resolved values
+    rule = make_rule(res)
+    params = rule.default_params()
+    for k in OPT_HYPERS[opt]:
+        assert float(params[k]) == pytest.approx(tuned[k])
+
+
+@pytest.mark.parametrize(
+    ("env", "opt", "expected"),
+    [
+        ("breakout", "adam", {"lr": 0.01, "b1": 0.9, "b2": 0.99, "anneal_lr": False}),
+        ("asterix", "adam", {"lr": 0.003, "b1": 0.9, "b2": 0.999, "anneal_lr": True}),
+        ("ant", "adam", {"lr": 0.0003, "b1": 0.99, "b2": 0.99, "anneal_lr": False}),
+        ("spaceinvaders", "rmsprop", {"lr": 0.009, "decay": 0.99, "anneal_lr": False}),
+        ("freeway", "rmsprop", {"lr": 0.001, "decay": 0.999}),
+        ("breakout", "lion", {"lr": 0.0008, "b1": 0.9, "b2": 0.9, "weight_decay": 1e-3}),
+        ("asterix", "lion", {"lr": 0.0003, "b1": 0.99, "b2": 0.9, "weight_decay": 1e-3}),
+        ("deepsea", "adam", {"lr": 0.001, "b1": 0.9, "b2": 0.999}),
+    ],
+)
+def test_known_tuned_values(env, opt, expected):
+    """Spot checks against the paper's tables, independent of the YAML parser used above."""
+    _, obj = load_config([f"env={env}", f"optimizer={opt}"])
+    res = resolve_optimizer(obj.optimizer, obj.env.name).as_dict()
+    for k, v in expected.items():
+        assert res[k] == v, (k, res[k], v)
+
+
+def test_lion_rule_has_weight_decay():
+    _, obj = load_config(["env=breakout", "optimizer=lion"])
+    rule = make_rule(resolve_optimizer(obj.optimizer, obj.env.name))
+    assert dict(rule.hypers)["weight_decay"] == pytest.approx(1e-3)
+
+
+def test_default_config_is_breakout_adam():
+    _, obj = load_config([])
+    assert obj.env.name == "breakout"
+    assert obj.optimizer.name == "adam"
+    assert obj.logger.wandb_mode == "auto"
+
+
+def test_command_line_override_wins():
+    _, obj = load_config(["env=breakout", "optimizer=adam", "optimizer.lr=0.5", "optimizer.anneal_lr=true"])
+    res = resolve_optimizer(obj.optimizer, "breakout")
+    assert res.lr == 0.5
+    assert res.b1 == 0.9 and res.b2 == 0.99  # the others stay tuned
+    assert res.anneal_lr is True
+    # the config object itself is not mutated by resolution
+    assert obj.optimizer.b1 is None
+
+
+def test_experiment_ppo_composes():
+    cfg, obj = load_config(["experiment=ppo", "env=asterix"])
+    assert obj.task_name == "ppo"
+    assert obj.env.name == "asterix"
+
+
+def test_logger_groups():
+    for mode in ("auto", "online", "offline", "disabled"):
+        _, obj = load_config([f"logger={mode}"])
+        assert obj.logger.wandb_mode == mode
+
+
+def test_ppo_per_family():
+    _, ant = load_config(["env=ant"])
+    assert ant.ppo.num_envs == 2048
+    assert ant.ppo.num_steps == 10
+    assert ant.ppo.activation == "tanh"
+    assert ant.ppo.total_timesteps == 50_000_000
+    assert ant.ppo.num_minibatches == 32
+    assert ant.ppo.ent_coef == 0.0
+    assert ant.env.family == "brax"
+
+    for env in ("breakout", "asterix", "freeway", "spaceinvaders"):
+        _, obj = load_config([f"env={env}"])
+        p = obj.ppo
+        assert (p.num_envs, p.num_steps, p.num_minibatches, p.update_epochs) == (64, 128, 8, 4), env
+        assert p.activation == "relu"
+        assert p.total_timesteps == 10_000_000 and math.isclose(p.total_timesteps, 1e7)
+        assert (p.width, p.hidden_layers) == (64, 2)
+        assert p.ent_coef == 0.01
+        assert obj.env.family == "minatar"
+
+    _, ds = load_config(["env=deepsea"])
+    assert ds.env.family == "bsuite" and ds.env.size == 10
+    assert ds.ppo.activation == "tanh"
+
+
+def test_ppo_override():
+    _, obj = load_config(["env=breakout", "ppo.num_envs=16", "ppo.gamma=0.9"])
+    assert obj.ppo.num_envs == 16 and obj.ppo.gamma == 0.9
+
+
+# -- rejections ---------------------------------------------------------------------------------------
+def test_unknown_key_rejected():
+    with pytest.raises(ConfigCompositionException) as ei:
+        load_config(["ppo.foo=1"])
+    assert "ppo.foo" in str(ei.value)
+
+
+def test_unknown_optimizer_key_rejected():
+    # each optimizer accepts only its own hyperparameters
+    with pytest.raises(ConfigCompositionException) as ei:
+        load_config(["optimizer=adam", "optimizer.decay=0.9"])
+    assert "optimizer.decay" in str(ei.value)
+
+
+def test_wrong_type_rejected():
+    with pytest.raises(ConfigCompositionException) as ei:
+        load_config(["ppo.num_envs=lots"])
+    assert "ppo.num_envs" in str(ei.value) + str(ei.value.__cause__)
+
+
+def test_unknown_env_lists_options():
+    with pytest.raises(MissingConfigException) as ei:
+        load_config(["env=foo"])
+    msg = str(ei.value)
+    assert "env/foo" in msg
+    for e in ENVS:
+        assert e in msg
+
+
+def _config_error(overrides) -> str:
+    with pytest.raises(ConfigError) as ei:
+        load_config(overrides)
+    return str(ei.value)
+
+
+def test_indivisible_minibatches_rejected():
+    msg = _config_error(["env=breakout", "ppo.num_minibatches=7"])
+    assert "ppo.num_minibatches=7" in msg
+
+
+def test_negative_width_rejected():
+    assert "ppo.width=-3" in _config_error(["ppo.width=-3"])
+
+
+def test_gamma_above_one_rejected():
+    assert "ppo.gamma=1.5" in _config_error(["ppo.gamma=1.5"])
+
+
+def test_wandb_mode_typo_rejected():
+    msg = _config_error(["logger.wandb_mode=onlin"])
+    assert "logger.wandb_mode='onlin'" in msg
+    assert "online" in msg
+
+
+def test_bad_activation_rejected():
+    assert "ppo.activation" in _config_error(["ppo.activation=gelu"])
+
+
+def test_total_timesteps_below_one_batch_rejected():
+    assert "ppo.total_timesteps" in _config_error(["ppo.num_envs=4", "ppo.num_steps=8", "ppo.total_timesteps=16"])
+
+
+def test_untuned_optimizer_names_field():
+    msg = _config_error(["env=deepsea", "optimizer=rmsprop"])
+    assert "optimizer.lr" in msg
+    assert "optimizer.decay" in msg
+    # providing the values fixes it
+    _, obj = load_config(["env=deepsea", "optimizer=rmsprop", "optimizer.lr=0.001", "optimizer.decay=0.99"])
+    assert resolve_optimizer(obj.optimizer, "deepsea").lr == 0.001
+
+
+def test_errors_are_collected():
+    msg = _config_error(["ppo.width=-3", "ppo.gamma=1.5", "logger.wandb_mode=x"])
+    assert "ppo.width" in msg and "ppo.gamma" in msg and "logger.wandb_mode" in msg
+
+
+def test_bad_optimizer_values_rejected():
+    assert "optimizer.lr" in _config_error(["optimizer.lr=-0.1"])
+    assert "optimizer.b1" in _config_error(["optimizer.b1=1.5"])
