@@ -57,7 +57,9 @@ def main() -> None:
             key = f"{game}/anneal={anneal}"
             results["runs"][key] = {
                 "overrides": ov,
-                "optimizer": dict(rule_params=jax.tree.map(float, rule_params), anneal_lr=trainer.rule.anneal_lr),
+                "optimizer": dict(
+                    rule_params=jax.tree.map(float, rule_params), anneal_lr=trainer.rule.anneal_lr
+                ),
                 "total_timesteps_per_seed": trainer.static.num_updates * trainer.static.batch_size,
                 "seeds": list(range(args.seeds)),
                 "seed_keys": "jax.random.split(PRNGKey(0), seeds)",
@@ -74,8 +76,11 @@ def main() -> None:
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             }
             write(args.out, results)
-            print(f"{key}: final {np.round(final, 2).tolist()} mean {final.mean():.2f} iqm {iqm(final):.2f} "
-                  f"(authors' Adam {cfg.env.adam_return}) wall {tr.wall:.0f}s cpu {tr.cpu:.0f}s", flush=True)
+            print(
+                f"{key}: final {np.round(final, 2).tolist()} mean {final.mean():.2f} iqm {iqm(final):.2f} "
+                f"(authors' Adam {cfg.env.adam_return}) wall {tr.wall:.0f}s cpu {tr.cpu:.0f}s",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -64,5 +64,17 @@ class Timer:
         self.cpu = cpu_seconds() - self.cpu
 
 
-__all__ = ["PPOHParams", "PPOStatic", "PPOTrainer", "RESULTS", "Timer", "build", "cpu_seconds", "machine",
-           "make_env", "make_rule", "resolve_optimizer", "write"]
+__all__ = [
+    "PPOHParams",
+    "PPOStatic",
+    "PPOTrainer",
+    "RESULTS",
+    "Timer",
+    "build",
+    "cpu_seconds",
+    "machine",
+    "make_env",
+    "make_rule",
+    "resolve_optimizer",
+    "write",
+]

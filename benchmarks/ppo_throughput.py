@@ -56,8 +56,13 @@ def main() -> None:
     s, env = trainer.static, trainer.env
     U = args.updates
     steps = U * s.batch_size
-    results = {"machine": machine(), "env": cfg.env.id, "num_envs": s.num_envs, "num_steps": s.num_steps,
-               "updates_timed": U}
+    results = {
+        "machine": machine(),
+        "env": cfg.env.id,
+        "num_envs": s.num_envs,
+        "num_steps": s.num_steps,
+        "updates_timed": U,
+    }
 
     def raw(key):
         obs, st = env.reset(key)
@@ -88,9 +93,13 @@ def main() -> None:
     path = write(args.out, results)
     for k in ("raw_env", "ppo_1_seed", f"ppo_{args.seeds}_seeds"):
         r = results[k]
-        print(f"{k:>14}: {r['env_steps_per_s']:>10,.0f} env-steps/s  {r['cpu_s_per_1e6_steps']:6.1f} CPU-s/1e6  "
-              f"compile {r['compile_s']:.1f}s")
-    print(f"PPO (1 seed) runs at {results['ppo_1_seed_fraction_of_raw_env']:.1%} of the raw env-step rate -> {path}")
+        print(
+            f"{k:>14}: {r['env_steps_per_s']:>10,.0f} env-steps/s  {r['cpu_s_per_1e6_steps']:6.1f} CPU-s/1e6  "
+            f"compile {r['compile_s']:.1f}s"
+        )
+    print(
+        f"PPO (1 seed) runs at {results['ppo_1_seed_fraction_of_raw_env']:.1%} of the raw env-step rate -> {path}"
+    )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ class ProbeRun(NamedTuple):
     trainer: PPOTrainer
     state: Any  # final RunnerState
     metrics: dict  # per-update metrics, leading axis PROBE_UPDATES
+    gamma: float  # discount used for training
 
 
 def _train_probe(kind: str) -> ProbeRun:
@@ -41,9 +42,11 @@ def _train_probe(kind: str) -> ProbeRun:
     )
     rule = OptaxRule("adam", (("lr", PROBE_LR), ("b1", 0.9), ("b2", 0.999)))
     trainer = PPOTrainer(static, ProbeVecEnv(kind, PROBE_NUM_ENVS), rule)
-    state, metrics = jax.jit(trainer.train)(jax.random.PRNGKey(0), rule.default_params(), PPOHParams(gamma=PROBE_GAMMA))
+    state, metrics = jax.jit(trainer.train)(
+        jax.random.PRNGKey(0), rule.default_params(), PPOHParams(gamma=PROBE_GAMMA)
+    )
     state, metrics = jax.device_get((state, metrics))
-    return ProbeRun(trainer, state, metrics)
+    return ProbeRun(trainer, state, metrics, PROBE_GAMMA)
 
 
 @pytest.fixture(scope="session")

@@ -33,10 +33,13 @@ TUNED_PAIRS = _tuned_pairs()
 
 
 def test_expected_files_present():
-    assert set(ENVS) == {"ant", "asterix", "breakout", "deepsea", "freeway", "spaceinvaders"}
-    assert set(OPTIMIZERS) == {"adam", "lion", "rmsprop"}
-    # Every optimizer is tuned for the paper's five single-task envs; adam also for deepsea.
-    assert len(TUNED_PAIRS) == 3 * 5 + 1
+    paper_envs = {"ant", "asterix", "breakout", "freeway", "spaceinvaders"}
+    assert paper_envs | {"deepsea"} <= set(ENVS)
+    assert {"adam", "lion", "rmsprop"} <= set(OPTIMIZERS)
+    # every handcrafted optimizer is tuned for the paper's five single-task envs (Tables 4-5)
+    for o in ("adam", "lion", "rmsprop"):
+        for e in paper_envs:
+            assert (e, o) in TUNED_PAIRS, (e, o)
 
 
 @pytest.mark.parametrize(("env", "opt"), TUNED_PAIRS, ids=[f"{e}-{o}" for e, o in TUNED_PAIRS])
@@ -207,7 +210,9 @@ def test_bad_activation_rejected():
 
 
 def test_total_timesteps_below_one_batch_rejected():
-    assert "ppo.total_timesteps" in _config_error(["ppo.num_envs=4", "ppo.num_steps=8", "ppo.total_timesteps=16"])
+    assert "ppo.total_timesteps" in _config_error(
+        ["ppo.num_envs=4", "ppo.num_steps=8", "ppo.total_timesteps=16"]
+    )
 
 
 def test_untuned_optimizer_names_field():

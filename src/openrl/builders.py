@@ -37,3 +37,41 @@ def build_trainer(cfg: Any) -> tuple[PPOTrainer, Any, PPOHParams]:
     rule = make_rule(resolve_optimizer(cfg.optimizer, cfg.env.name))
     trainer = PPOTrainer(ppo_static(cfg, env), env, rule)
     return trainer, rule.default_params(), ppo_hparams(cfg)
+
+
+def compose(overrides: list[str]) -> Any:
+    """Composes and validates ``conf/config.yaml`` with ``overrides`` (inside or outside a Hydra app)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from openrl.config import load_config, to_object
+
+    if GlobalHydra.instance().is_initialized():
+        import hydra
+
+        return to_object(hydra.compose(config_name="config", overrides=list(overrides)))
+    return load_config(list(overrides))[1]
+
+
+def _without(overrides: list[str], *keys: str) -> list[str]:
+    """Drops overrides that set ``key`` or anything below it (``env=...``, ``optimizer.lr=...``)."""
+    out = []
+    for o in overrides:
+        k = o.lstrip("+~").split("=", 1)[0]
+        if any(k == key or k.startswith(key + ".") for key in keys):
+            continue
+        out.append(o)
+    return out
+
+
+def task_configs(cfg: Any, overrides: list[str]) -> list[Any]:
+    """One validated config per meta-training task: ``meta.envs`` composed with the run's overrides."""
+    if not cfg.meta.envs:
+        return [cfg]
+    base = _without(overrides, "env")
+    return [compose([*base, f"env={name}"]) for name in cfg.meta.envs]
+
+
+def adam_config(cfg: Any, overrides: list[str]) -> Any:
+    """The same env and PPO settings with tuned Adam (the baseline every learned optimizer faces)."""
+    base = _without(overrides, "optimizer", "env", "mode")
+    return compose([*base, f"env={cfg.env.name}", "optimizer=adam", "mode=ppo"])

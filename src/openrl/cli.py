@@ -29,10 +29,16 @@ def _train(cfg: DictConfig) -> float:
         print(f"openrl-train: {e}", file=sys.stderr)
         sys.exit(2)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    from openrl.config import apply_budget
     from openrl.runs import metadata
 
+    resolved = OmegaConf.to_container(apply_budget(cfg), resolve=True)
     metadata.write(run_dir, resolved)
+    if obj.mode == "meta":
+        from openrl.meta import setup
+
+        overrides = list(HydraConfig.get().overrides.task)
+        return setup.run(obj, run_dir, resolved, overrides)
     from openrl.runs import ppo_job
 
     return ppo_job.run(obj, run_dir, resolved)

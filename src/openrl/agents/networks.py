@@ -27,9 +27,13 @@ def _mlp(x: jax.Array, widths: Sequence[int], out_dim: int, out_scale: float, ac
     acts: dict[str, jax.Array] = {}
     h = x
     for i, w in enumerate(widths):
-        h = act(nn.Dense(w, kernel_init=orthogonal(math.sqrt(2)), bias_init=constant(0.0), name=f"Dense_{i}")(h))
+        h = act(
+            nn.Dense(w, kernel_init=orthogonal(math.sqrt(2)), bias_init=constant(0.0), name=f"Dense_{i}")(h)
+        )
         acts[f"Dense_{i}"] = jnp.abs(h).reshape(-1, w).mean(0)
-    out = nn.Dense(out_dim, kernel_init=orthogonal(out_scale), bias_init=constant(0.0), name=f"Dense_{len(widths)}")(h)
+    out = nn.Dense(
+        out_dim, kernel_init=orthogonal(out_scale), bias_init=constant(0.0), name=f"Dense_{len(widths)}"
+    )(h)
     acts[f"Dense_{len(widths)}"] = jnp.abs(out).reshape(-1, out_dim).mean(0)
     return out, acts
 

@@ -17,7 +17,9 @@ from openrl.config.validate import ConfigError, ResolvedOptimizer, resolve_optim
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
 __all__ = [
+    "BUDGET_KEYS",
     "CONF_DIR",
+    "apply_budget",
     "Config",
     "ConfigError",
     "EnvConfig",
@@ -33,9 +35,46 @@ __all__ = [
 ]
 
 
+BUDGET_KEYS = (
+    "es.population_size",
+    "es.num_generations",
+    "ppo.total_timesteps",
+    "meta.eval_every",
+    "meta.validation_seeds",
+    "meta.final_eval_seeds",
+    "meta.num_rollouts",
+)
+
+
+def apply_budget(cfg: DictConfig) -> DictConfig:
+    """A copy of ``cfg`` with the selected budget preset (``budgets[budget]``) applied.
+
+    The composed config is not modified; the returned copy is what runs (and what is saved as
+    ``config_resolved.yaml``). ``paper`` with no table entry means the experiment's own values.
+    """
+    name = cfg.get("budget", "paper")
+    table = cfg.get("budgets") or {}
+    if name not in table:
+        if name == "paper":
+            return cfg
+        allowed = ", ".join(sorted({*table, "paper"}))
+        raise ConfigError(f"invalid configuration:\n  - budget={name!r}: allowed values are {allowed}")
+    entries = table[name] or {}
+    unknown = [k for k in entries if k not in BUDGET_KEYS]
+    if unknown:
+        raise ConfigError(
+            "invalid configuration:\n  - "
+            + "\n  - ".join(
+                f"budgets.{name}.{k}: unknown; allowed keys are {', '.join(BUDGET_KEYS)}" for k in unknown
+            )
+        )
+    out = OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"{k}={v}" for k, v in entries.items()]))
+    return out
+
+
 def to_object(cfg: DictConfig) -> Any:
-    """Converts a composed DictConfig into validated schema objects (raises :class:`ConfigError`)."""
-    obj = OmegaConf.to_object(cfg)
+    """Applies the budget, converts to validated schema objects (raises :class:`ConfigError`)."""
+    obj = OmegaConf.to_object(apply_budget(cfg))
     validate(obj)
     return obj
 

@@ -4,9 +4,9 @@ The YAML under ``conf/`` is validated against these at composition time: an unkn
 the wrong type fails before anything is compiled. Cross-field rules (allowed names, divisibility,
 positivity) live in :mod:`openrl.config.validate` and run right after composition.
 
-Per-optimizer schemas (``AdamConfig``, ``RMSpropConfig``, ``LionConfig``) are stored in the
-``optimizer`` group as ``<name>_schema`` and extended by ``conf/optimizer/<name>.yaml``, so each
-optimizer only accepts its own hyperparameters.
+Per-optimizer schemas (``AdamConfig``, ``RMSpropConfig``, ``LionConfig``, ``OpenConfig``,
+``NoFeaturesConfig``) are stored in the ``optimizer`` group as ``<name>_schema`` and extended by
+``conf/optimizer/<name>.yaml``, so each optimizer only accepts its own hyperparameters.
 
 Tuned values: hyperparameters default to ``null`` ("use the value tuned for the selected env", paper
 Tables 4-6, stored in the YAML's ``tuned`` table). Setting one on the command line wins.
@@ -90,6 +90,43 @@ class LionConfig(OptimizerConfig):
 
 
 @dataclass
+class LearnedOptimizerConfig(OptimizerConfig):
+    """Shared fields of the learned optimizers (OPEN and its No Features baseline).
+
+    ``anneal_lr`` must stay null/false and ``tuned`` is ignored: a learned optimizer has no learning rate.
+    """
+
+    gru_features: int = 8  # GRU width F (paper: 8 single-task, 16 multi-task)
+    hidden: int = 16  # MLP width Hd (paper: 16 single-task, 32 multi-task)
+    alpha1: float = 1e-3  # step multiplier: u = alpha1 * o0 * exp(alpha2 * o1)
+    alpha2: float = 1e-3  # exponent multiplier
+    weights: Optional[str] = None  # flat float32 .npy of meta-parameters; null = zeros (the ES start)
+    separated: bool = False  # actor and critic get their own meta-parameters (paper Sec. 7.2)
+
+
+@dataclass
+class OpenConfig(LearnedOptimizerConfig):
+    """OPEN (paper Sec. 5). Each ``use_*`` switch removes one ingredient (paper Fig. 5): the input column
+    is dropped (the GRU input shrinks), ``use_stochasticity=false`` drops the third output and the noise.
+    Released weights fit only the full architecture."""
+
+    name: str = "open"
+    alpha3: float = 1e-3  # noise multiplier (actor only): u += alpha3 * o2 * eps
+    use_training_prop: bool = True
+    use_batch_prop: bool = True
+    use_dormancy: bool = True
+    use_layer_prop: bool = True
+    use_stochasticity: bool = True
+
+
+@dataclass
+class NoFeaturesConfig(LearnedOptimizerConfig):
+    """'No Features' baseline (paper App. B.4): 14 gradient/momentum inputs, 2 outputs, no noise."""
+
+    name: str = "no_features"
+
+
+@dataclass
 class LoggerConfig:
     # auto: online when a W&B API key is configured, else offline. W&B failures never stop a run.
     wandb_mode: str = "auto"
@@ -98,6 +135,40 @@ class LoggerConfig:
     group: Optional[str] = None  # default: the task name
     tags: List[str] = field(default_factory=list)
     jsonl: bool = True  # metrics.jsonl in the run directory (always the source of truth)
+
+
+@dataclass
+class ESConfig:
+    """Evolution strategy (evosax OpenAI-ES) around the inner loop (paper Sec. 5.2, Table 7)."""
+
+    strategy: str = "open_es"
+    population_size: int = 64
+    num_generations: int = 500
+    sigma_init: float = 0.03
+    sigma_decay: float = 0.999
+    lr: float = 0.03
+    lr_decay: float = 0.999
+    adam_b1: float = 0.99  # the authors' meta-optimizer: Adam(b1=0.99)
+    antithetic: bool = True
+    fitness_shaping: str = "centered_rank"  # centered_rank | identity
+
+
+@dataclass
+class MetaConfig:
+    """What the meta-training job evaluates and how it runs."""
+
+    envs: List[str] = field(default_factory=list)  # multi-task env names; empty = the single `env`
+    num_rollouts: int = 1  # inner runs per member per task (averaged)
+    eval_every: int = 24  # validate the ES mean every k generations (Table 7)
+    validation_seeds: int = 8
+    final_eval_seeds: int = 16  # the finished optimizer against tuned Adam
+    population_chunk: Optional[int] = None  # evaluate the population in chunks of this many members
+    shard: bool = True  # shard the population over all devices with jax.sharding
+    distributed: bool = False  # call jax.distributed.initialize() (one process per host)
+    antithetic_task_sampling: bool = False  # gridworld: pairs share a level, ranked within the pair
+    checkpoint_every: int = 1
+    keep_checkpoints: int = 3
+    resume: bool = True  # re-running in the same run directory continues from the latest checkpoint
 
 
 @dataclass
@@ -112,6 +183,13 @@ class Config:
     num_chunks: int = 50  # host round-trips per run: progress, logging and checkpoint granularity
     progress: bool = True
     save_agent: bool = True  # Orbax checkpoint of the final agent and run state
+    mode: str = "ppo"  # ppo: train an agent | meta: meta-train a learned optimizer with ES
+    es: ESConfig = field(default_factory=ESConfig)
+    meta: MetaConfig = field(default_factory=MetaConfig)
+    # Budget presets: budgets[budget] overrides es.population_size, es.num_generations,
+    # ppo.total_timesteps, meta.eval_every, meta.validation_seeds, meta.final_eval_seeds.
+    budget: str = "paper"
+    budgets: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
 
 def register_configs() -> None:
@@ -123,3 +201,5 @@ def register_configs() -> None:
     cs.store(group="optimizer", name="adam_schema", node=AdamConfig)
     cs.store(group="optimizer", name="rmsprop_schema", node=RMSpropConfig)
     cs.store(group="optimizer", name="lion_schema", node=LionConfig)
+    cs.store(group="optimizer", name="open_schema", node=OpenConfig)
+    cs.store(group="optimizer", name="no_features_schema", node=NoFeaturesConfig)

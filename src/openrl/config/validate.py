@@ -6,14 +6,34 @@ collected and reported together, so one start-up shows every problem at once.
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 ENV_FAMILIES = ("minatar", "brax", "bsuite", "probe")
 ACTIVATIONS = ("relu", "tanh")
 TRUNCATION = ("done", "bootstrap")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
+MODES = ("ppo", "meta")
+ES_STRATEGIES = ("open_es",)
+FITNESS_SHAPING = ("centered_rank", "identity")
 HANDCRAFTED = {"adam": ("lr", "b1", "b2"), "rmsprop": ("lr", "decay"), "lion": ("lr", "b1", "b2")}
+# Learned optimizers: the schema fields passed through to make_rule (no tuned table, no learning rate).
+_LEARNED_COMMON = ("gru_features", "hidden", "alpha1", "alpha2", "weights", "separated")
+LEARNED = {
+    "open": (
+        *_LEARNED_COMMON,
+        "alpha3",
+        "use_training_prop",
+        "use_batch_prop",
+        "use_dormancy",
+        "use_layer_prop",
+        "use_stochasticity",
+    ),
+    "no_features": _LEARNED_COMMON,
+}
 
 
 class ConfigError(ValueError):
@@ -39,7 +59,13 @@ class ResolvedOptimizer:
 
 
 def resolve_optimizer(opt: Any, env_name: str) -> ResolvedOptimizer:
-    """Fills ``null`` hyperparameters from ``opt.tuned[env_name]``; explicit values win."""
+    """Fills ``null`` hyperparameters from ``opt.tuned[env_name]``; explicit values win.
+
+    Learned optimizers (``LEARNED``) pass their architecture/weights fields through unchanged; they
+    have no tuned table and never anneal.
+    """
+    if opt.name in LEARNED:
+        return ResolvedOptimizer(opt.name, False, tuple((k, getattr(opt, k)) for k in LEARNED[opt.name]))
     tuned = dict(opt.tuned.get(env_name, {}) or {})
     names = HANDCRAFTED.get(opt.name, ())
     values = []
@@ -60,6 +86,34 @@ def _positive(errors: list[str], prefix: str, obj: Any, names: tuple[str, ...]) 
             errors.append(f"{prefix}.{n}={v!r}: must be a positive number")
 
 
+def _validate_learned(errors: list[str], opt: Any, env_name: str) -> None:
+    """Architecture sizes, multipliers, no annealing, and a weights file that exists and fits."""
+    for n in ("gru_features", "hidden"):
+        v = getattr(opt, n)
+        if not isinstance(v, int) or v < 1:
+            errors.append(f"optimizer.{n}={v!r}: must be a positive integer")
+    for n in ("alpha1", "alpha2", "alpha3"):
+        if hasattr(opt, n) and not (getattr(opt, n) >= 0 and math.isfinite(getattr(opt, n))):
+            errors.append(f"optimizer.{n}={getattr(opt, n)!r}: must be a finite number >= 0")
+    if opt.anneal_lr:
+        errors.append(f"optimizer.anneal_lr=true: {opt.name} is a learned optimizer without a learning rate")
+    if opt.weights is None or any(e.startswith("optimizer.") for e in errors):
+        return
+    path = Path(os.path.expanduser(str(opt.weights)))
+    if not path.is_file():
+        errors.append(
+            f"optimizer.weights={opt.weights!r}: file does not exist (resolved to {str(path.absolute())!r}); "
+            "give a flat float32 .npy of meta-parameters, or null for zeros"
+        )
+        return
+    from openrl.optimizers import make_rule  # lazy: pulls in jax/flax
+
+    try:
+        make_rule(resolve_optimizer(opt, env_name)).default_params()
+    except (OSError, ValueError) as e:
+        errors.append(f"optimizer.weights={opt.weights!r}: {e}")
+
+
 def validate(cfg: Any) -> None:
     """Raises :class:`ConfigError` listing every problem of a composed config."""
     errors: list[str] = []
@@ -74,7 +128,20 @@ def validate(cfg: Any) -> None:
     if env.family == "brax" and env.episode_length <= 0:
         errors.append(f"env.episode_length={env.episode_length}: must be positive")
 
-    _positive(errors, "ppo", ppo, ("num_envs", "num_steps", "total_timesteps", "num_minibatches", "update_epochs", "width", "hidden_layers"))
+    _positive(
+        errors,
+        "ppo",
+        ppo,
+        (
+            "num_envs",
+            "num_steps",
+            "total_timesteps",
+            "num_minibatches",
+            "update_epochs",
+            "width",
+            "hidden_layers",
+        ),
+    )
     _positive(errors, "ppo", ppo, ("clip_eps", "max_grad_norm"))
     for n in ("gamma", "gae_lambda"):
         v = getattr(ppo, n)
@@ -117,9 +184,59 @@ def validate(cfg: Any) -> None:
             for k in vals or {}:
                 if k not in allowed:
                     errors.append(f"optimizer.tuned.{e}.{k}: unknown; allowed keys are {', '.join(allowed)}")
+    if opt.name in LEARNED:
+        _validate_learned(errors, opt, env.name)
 
+    if cfg.mode not in MODES:
+        errors.append(f"mode={cfg.mode!r}: allowed values are {', '.join(MODES)}")
+    es, meta = cfg.es, cfg.meta
+    if cfg.mode == "meta":
+        if es.strategy not in ES_STRATEGIES:
+            errors.append(f"es.strategy={es.strategy!r}: allowed values are {', '.join(ES_STRATEGIES)}")
+        if es.fitness_shaping not in FITNESS_SHAPING:
+            errors.append(
+                f"es.fitness_shaping={es.fitness_shaping!r}: allowed values are {', '.join(FITNESS_SHAPING)}"
+            )
+        _positive(errors, "es", es, ("population_size", "num_generations", "sigma_init", "lr"))
+        if es.antithetic and es.population_size % 2:
+            errors.append(
+                f"es.population_size={es.population_size}: antithetic sampling needs an even population"
+            )
+        for n in ("sigma_decay", "lr_decay"):
+            if not 0.0 < getattr(es, n) <= 1.0:
+                errors.append(f"es.{n}={getattr(es, n)}: must lie in (0, 1]")
+        _positive(
+            errors,
+            "meta",
+            meta,
+            (
+                "num_rollouts",
+                "eval_every",
+                "validation_seeds",
+                "final_eval_seeds",
+                "checkpoint_every",
+                "keep_checkpoints",
+            ),
+        )
+        if meta.population_chunk is not None and (
+            meta.population_chunk <= 0 or es.population_size % meta.population_chunk
+        ):
+            errors.append(
+                f"meta.population_chunk={meta.population_chunk}: must be a positive divisor of "
+                f"es.population_size={es.population_size}"
+            )
+        if meta.antithetic_task_sampling and not es.antithetic:
+            errors.append(
+                "meta.antithetic_task_sampling=true needs es.antithetic=true (pairs are antithetic)"
+            )
+        if opt.name in HANDCRAFTED:
+            errors.append(
+                f"optimizer={opt.name}: meta-training needs a learned optimizer (e.g. optimizer=open)"
+            )
     if cfg.logger.wandb_mode not in WANDB_MODES:
-        errors.append(f"logger.wandb_mode={cfg.logger.wandb_mode!r}: allowed values are {', '.join(WANDB_MODES)}")
+        errors.append(
+            f"logger.wandb_mode={cfg.logger.wandb_mode!r}: allowed values are {', '.join(WANDB_MODES)}"
+        )
     if cfg.num_seeds < 1:
         errors.append(f"num_seeds={cfg.num_seeds}: must be >= 1")
     if cfg.num_chunks < 1:

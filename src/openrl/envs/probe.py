@@ -87,7 +87,9 @@ class ProbeVecEnv:
         _, sign_new = self._fresh(key)
         sign = jnp.where(done, sign_new, state.sign)
         returned = jnp.where(done, ep_return, state.returned)
-        new_state = ProbeState(t_next, sign, jnp.where(done, 0.0, ep_return), jnp.where(done, 0, ep_len), returned)
+        new_state = ProbeState(
+            t_next, sign, jnp.where(done, 0.0, ep_return), jnp.where(done, 0, ep_len), returned
+        )
         out = StepOut(
             reward=reward.astype(jnp.float32),
             done=done,

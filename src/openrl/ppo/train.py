@@ -198,7 +198,6 @@ class PPOTrainer:
                 # Time-limit ends keep the value of the state they ended in (partial-episode bootstrap).
                 final_v = self._value(params["critic"], so.final_obs)
                 reward = reward + hp.gamma * final_v * so.truncated
-                done = so.terminated
             tr = Transition(obs, action, log_prob, value, reward, done)
             stats = (
                 jnp.sum(so.episode_return * so.done),
@@ -229,7 +228,10 @@ class PPOTrainer:
         batch = (traj.obs, traj.action, traj.log_prob, traj.value, advantages, targets)
         batch = jax.tree.map(lambda x: x.reshape((s.batch_size,) + x.shape[2:]), batch)
 
-        layer_props = {"actor": layer_proportions(params["actor"]), "critic": layer_proportions(params["critic"])}
+        layer_props = {
+            "actor": layer_proportions(params["actor"]),
+            "critic": layer_proportions(params["critic"]),
+        }
         u = state.update.astype(jnp.float32)
         training_prop = u / max(s.num_updates - 1, 1)
         anneal_frac = 1.0 - u / s.num_updates
@@ -267,7 +269,9 @@ class PPOTrainer:
                 activations=acts,
                 key=k_rule,
             )
-            params, opt_state = self.rule.update(rule_params, opt_state, {"actor": g_a, "critic": g_c}, params, ctx)
+            params, opt_state = self.rule.update(
+                rule_params, opt_state, {"actor": g_a, "critic": g_c}, params, ctx
+            )
             return (params, opt_state, rng), (vl, al, ent, acts)
 
         def epoch_step(carry, epoch):
@@ -275,11 +279,15 @@ class PPOTrainer:
             rng, k_perm = jax.random.split(rng)
             perm = jax.random.permutation(k_perm, s.batch_size)
             mbs = jax.tree.map(
-                lambda x: jnp.take(x, perm, axis=0).reshape((s.num_minibatches, s.minibatch_size) + x.shape[1:]),
+                lambda x: jnp.take(x, perm, axis=0).reshape(
+                    (s.num_minibatches, s.minibatch_size) + x.shape[1:]
+                ),
                 batch,
             )
             epochs = jnp.full((s.num_minibatches,), epoch)
-            (params, opt_state, rng), out = jax.lax.scan(minibatch_step, (params, opt_state, rng), (mbs, epochs))
+            (params, opt_state, rng), out = jax.lax.scan(
+                minibatch_step, (params, opt_state, rng), (mbs, epochs)
+            )
             return (params, opt_state, rng), out
 
         (params, opt_state, rng), (vl, al, ent, acts) = jax.lax.scan(

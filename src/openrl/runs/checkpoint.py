@@ -19,7 +19,9 @@ class CheckpointError(RuntimeError):
 
 
 def manager(directory: Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False)
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False
+    )
     return ocp.CheckpointManager(Path(directory).resolve(), options=options, item_names=("state", "meta"))
 
 
@@ -39,8 +41,12 @@ def restore(directory: Path, template: Any, step: int | None = None) -> tuple[An
             raise CheckpointError(f"no checkpoint found in {directory}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         try:
-            out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
-                                                              meta=ocp.args.JsonRestore()))
+            out = mngr.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
+                ),
+            )
         except Exception as e:  # noqa: BLE001
             raise CheckpointError(f"checkpoint {directory}/{step} could not be restored: {e}") from e
     return out["state"], dict(out["meta"]), step

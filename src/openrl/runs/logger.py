@@ -46,7 +46,9 @@ def _clean(v: Any) -> Any:
 class RunLogger:
     """JSONL + optional W&B. Use as a context manager."""
 
-    def __init__(self, run_dir: Path, cfg: Any, resolved_config: dict[str, Any], name: str, job_type: str = "train"):
+    def __init__(
+        self, run_dir: Path, cfg: Any, resolved_config: dict[str, Any], name: str, job_type: str = "train"
+    ):
         self.run_dir = Path(run_dir)
         self.jsonl = (self.run_dir / "metrics.jsonl").open("a") if cfg.jsonl else None
         self.wandb_run = None
@@ -91,7 +93,9 @@ class RunLogger:
             self.jsonl.write(json.dumps(row) + "\n")
         if self.wandb_run is not None:
             try:
-                self.wandb_run.log({k: v for k, v in row.items() if v is not None and k != "step"}, step=int(step))
+                self.wandb_run.log(
+                    {k: v for k, v in row.items() if v is not None and k != "step"}, step=int(step)
+                )
             except Exception as e:  # noqa: BLE001
                 log.warning("W&B log failed (%s); continuing without W&B", e)
                 self.wandb_run = None

@@ -9,18 +9,37 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-LIBRARIES = ("jax", "jaxlib", "flax", "optax", "evosax", "gymnax", "brax", "hydra-core", "omegaconf", "wandb",
-             "rliable", "orbax-checkpoint", "numpy")
+LIBRARIES = (
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "evosax",
+    "gymnax",
+    "brax",
+    "hydra-core",
+    "omegaconf",
+    "wandb",
+    "rliable",
+    "orbax-checkpoint",
+    "numpy",
+)
 
 
 def git_sha() -> str | None:
     try:
         root = Path(__file__).resolve().parents[3]
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
         if out.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None

@@ -11,23 +11,54 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def return_curve(steps: np.ndarray, returns: np.ndarray, path: Path, title: str, label: str,
-                 reference: float | None = None) -> Path:
-    """``returns``: (seeds, updates), NaN where no episode finished in an update."""
-    returns = np.atleast_2d(returns)
-    mean = np.nanmean(returns, axis=0)
-    n = np.maximum(np.sum(np.isfinite(returns), axis=0), 1)
-    se = np.nanstd(returns, axis=0) / np.sqrt(n)
+def return_curve(
+    steps: np.ndarray, returns: np.ndarray, path: Path, title: str, label: str, reference: float | None = None
+) -> Path:
+    """One optimizer's return curve; ``returns``: (seeds, updates), NaN where no episode finished."""
+    seeds = np.atleast_2d(returns).shape[0]
+    ref = None if reference is None else (f"authors' Adam return ({reference:g})", reference)
+    return compare_curves(
+        steps, {f"{label} ({seeds} seed{'s' if seeds > 1 else ''})": returns}, path, title, ref
+    )
+
+
+def compare_curves(
+    steps: np.ndarray,
+    curves: dict[str, np.ndarray],
+    path: Path,
+    title: str,
+    reference: tuple[str, float] | None = None,
+) -> Path:
+    """Several optimizers' return curves (each (seeds, updates)) with standard-error bands."""
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    ax.plot(steps, mean, label=f"{label} ({returns.shape[0]} seed{'s' if returns.shape[0] > 1 else ''})")
-    ax.fill_between(steps, mean - se, mean + se, alpha=0.25)
+    for label, returns in curves.items():
+        returns = np.atleast_2d(returns)
+        mean = np.nanmean(returns, axis=0)
+        n = np.maximum(np.sum(np.isfinite(returns), axis=0), 1)
+        se = np.nanstd(returns, axis=0) / np.sqrt(n)
+        ax.plot(steps, mean, label=label)
+        ax.fill_between(steps, mean - se, mean + se, alpha=0.25)
     if reference is not None:
-        ax.axhline(reference, color="grey", ls="--", lw=1, label=f"authors' Adam return ({reference:g})")
+        ax.axhline(reference[1], color="grey", ls="--", lw=1, label=reference[0])
     ax.set_xlabel("environment steps")
     ax.set_ylabel("return of completed episodes")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def validation_curve(generations: list[int], scores: list[float], path: Path) -> Path:
+    """Validation score of the ES mean over generations (held-out seeds)."""
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    ax.plot(generations, scores, marker="o")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("validation score (mean final return, normalised)")
+    ax.set_title("ES mean on held-out seeds")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -75,8 +75,14 @@ def run(cfg: Any, run_dir: Path, resolved: dict[str, Any]) -> float:
         log.info("run dir: %s | W&B mode: %s", run_dir, logger.mode)
         state = init(keys)
         done_updates = 0
-        bar = tqdm(total=s.num_updates * steps_per_update, unit="step", unit_scale=True, disable=not cfg.progress,
-                   desc=f"{cfg.env.name}/{cfg.optimizer.name}", dynamic_ncols=True)
+        bar = tqdm(
+            total=s.num_updates * steps_per_update,
+            unit="step",
+            unit_scale=True,
+            disable=not cfg.progress,
+            desc=f"{cfg.env.name}/{cfg.optimizer.name}",
+            dynamic_ncols=True,
+        )
         mngr = checkpoint.manager(ckpt_dir) if cfg.save_agent else None
         try:
             for n in sizes:
@@ -88,10 +94,13 @@ def run(cfg: Any, run_dir: Path, resolved: dict[str, Any]) -> float:
                 for j in range(n):
                     u = done_updates + j
                     row = {
-                        "episode_return": float(np.nanmean(ret[:, j])) if np.isfinite(ret[:, j]).any() else float("nan"),
+                        "episode_return": float(np.nanmean(ret[:, j]))
+                        if np.isfinite(ret[:, j]).any()
+                        else float("nan"),
                         "final_return": float(np.mean(metrics["final_return"][:, j])),
                         "episode_length": float(np.nanmean(metrics["episode_length"][:, j]))
-                        if np.isfinite(metrics["episode_length"][:, j]).any() else float("nan"),
+                        if np.isfinite(metrics["episode_length"][:, j]).any()
+                        else float("nan"),
                         "value_loss": float(np.mean(metrics["value_loss"][:, j])),
                         "actor_loss": float(np.mean(metrics["actor_loss"][:, j])),
                         "entropy": float(np.mean(metrics["entropy"][:, j])),
@@ -106,8 +115,17 @@ def run(cfg: Any, run_dir: Path, resolved: dict[str, Any]) -> float:
                 bar.set_postfix(ret=f"{np.nanmean(ret[:, -1]):.2f}")
             bar.close()
             if mngr is not None:
-                checkpoint.save(mngr, done_updates, state, {"updates": done_updates, "env": cfg.env.name,
-                                                           "optimizer": cfg.optimizer.name, "seeds": seeds})
+                checkpoint.save(
+                    mngr,
+                    done_updates,
+                    state,
+                    {
+                        "updates": done_updates,
+                        "env": cfg.env.name,
+                        "optimizer": cfg.optimizer.name,
+                        "seeds": seeds,
+                    },
+                )
         finally:
             bar.close()
             if mngr is not None:
@@ -115,11 +133,21 @@ def run(cfg: Any, run_dir: Path, resolved: dict[str, Any]) -> float:
         wall = time.perf_counter() - t_start
         curve = np.concatenate(curves, axis=1)
         env_steps = np.arange(1, curve.shape[1] + 1) * steps_per_update
-        np.savez(run_dir / "returns.npz", episode_return=curve, env_steps=env_steps, final_return=final_returns,
-                 seeds=np.arange(cfg.seed, cfg.seed + seeds))
-        png = plots.return_curve(env_steps, curve, run_dir / "return_curve.png",
-                                 title=f"{cfg.env.id}: PPO + {cfg.optimizer.name}", label=cfg.optimizer.name,
-                                 reference=cfg.env.adam_return if cfg.optimizer.name == "adam" else None)
+        np.savez(
+            run_dir / "returns.npz",
+            episode_return=curve,
+            env_steps=env_steps,
+            final_return=final_returns,
+            seeds=np.arange(cfg.seed, cfg.seed + seeds),
+        )
+        png = plots.return_curve(
+            env_steps,
+            curve,
+            run_dir / "return_curve.png",
+            title=f"{cfg.env.id}: PPO + {cfg.optimizer.name}",
+            label=cfg.optimizer.name,
+            reference=cfg.env.adam_return if cfg.optimizer.name == "adam" else None,
+        )
         logger.log_image("return_curve", png, step=done_updates * steps_per_update)
         total_steps = s.num_updates * steps_per_update * seeds
         summary = {
@@ -138,7 +166,13 @@ def run(cfg: Any, run_dir: Path, resolved: dict[str, Any]) -> float:
         }
         checkpoint.write_json(run_dir / "summary.json", summary)
         logger.summary(summary)
-    log.info("final return %s (mean %.2f) | %.0f env-steps/s | wall %.1fs (compile %.1fs) | %s",
-             np.round(final_returns, 2).tolist(), summary["final_return_mean"], summary["env_steps_per_s"], wall,
-             compile_s, run_dir)
+    log.info(
+        "final return %s (mean %.2f) | %.0f env-steps/s | wall %.1fs (compile %.1fs) | %s",
+        np.round(final_returns, 2).tolist(),
+        summary["final_return_mean"],
+        summary["env_steps_per_s"],
+        wall,
+        compile_s,
+        run_dir,
+    )
     return summary["final_return_mean"]

@@ -1,0 +1,1 @@
+"""Meta-training: evolution strategies (evosax) around the PPO inner loop."""

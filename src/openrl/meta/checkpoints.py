@@ -1,0 +1,134 @@
+"""Resumable meta-training checkpoints (Orbax).
+
+A checkpoint holds the *full* state needed to continue bit-for-bit: the evosax state (mean, sigma,
+meta-optimizer moments, generation counter, best-so-far), the host RNG key, the validation history, the
+best validation score and generation, the W&B run id, and the resolved config. The latest
+``keep`` checkpoints are retained; the best ES mean is exported separately (``best/``) so it survives.
+
+Robustness:
+* a corrupt or partial latest checkpoint is skipped (with a warning) in favour of the previous valid one;
+* a checkpoint written by a different configuration is refused, naming the keys that differ;
+* nothing already written is deleted by a failed restore.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from openrl.runs.checkpoint import CheckpointError
+
+log = logging.getLogger(__name__)
+
+# Keys that may change between a run and its resume (they do not affect the result).
+RESUME_TOLERANT = (
+    "logger",
+    "progress",
+    "es.num_generations",
+    "meta.resume",
+    "meta.checkpoint_every",
+    "meta.keep_checkpoints",
+)
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+        out[prefix[:-1]] = d
+    return out
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    a, b = _flatten(saved), _flatten(current)
+    diffs = []
+    for k in sorted(set(a) | set(b)):
+        if any(k == t or k.startswith(t + ".") for t in RESUME_TOLERANT) or k.startswith("hydra"):
+            continue
+        if a.get(k) != b.get(k):
+            diffs.append(f"{k}: checkpoint has {a.get(k)!r}, this run has {b.get(k)!r}")
+    return diffs
+
+
+class MetaCheckpointer:
+    def __init__(self, directory: Path, keep: int = 3):
+        self.directory = Path(directory).resolve()
+        opts = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=False)
+        self.mngr = ocp.CheckpointManager(
+            self.directory, options=opts, item_names=("state", "host", "config")
+        )
+
+    def save(self, generation: int, state: Any, host: dict[str, Any], config: dict[str, Any]) -> None:
+        self.mngr.save(
+            generation,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state),
+                host=ocp.args.JsonSave(host),
+                config=ocp.args.JsonSave(config),
+            ),
+        )
+        self.mngr.wait_until_finished()
+
+    def restore_latest(self, template: Any, config: dict[str, Any]) -> tuple[Any, dict[str, Any], int] | None:
+        """The newest valid checkpoint as ``(state, host, generation)``, or None if there is none."""
+        self.mngr.reload()
+        steps = sorted(self.mngr.all_steps(), reverse=True)
+        if not steps:
+            return None
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+        errors = []
+        for step in steps:
+            try:
+                saved_cfg = self.mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))[
+                    "config"
+                ]
+            except Exception as e:  # noqa: BLE001 - any unreadable file means "try the previous one"
+                errors.append(f"{step}: {e}")
+                log.warning(
+                    "checkpoint %s/%s is unreadable (%s); trying the previous one",
+                    self.directory,
+                    step,
+                    type(e).__name__,
+                )
+                continue
+            diffs = config_differences(dict(saved_cfg), config)
+            if diffs:
+                raise CheckpointError(
+                    f"the checkpoint in {self.directory} was written by a different configuration; refusing to "
+                    "resume. Use a new run directory, or restore the original settings:\n  "
+                    + "\n  ".join(diffs[:20])
+                )
+            try:
+                out = self.mngr.restore(
+                    step,
+                    args=ocp.args.Composite(
+                        state=ocp.args.StandardRestore(abstract), host=ocp.args.JsonRestore()
+                    ),
+                )
+            except Exception as e:  # noqa: BLE001
+                errors.append(f"{step}: {e}")
+                log.warning(
+                    "checkpoint %s/%s is corrupt or partial (%s); trying the previous one",
+                    self.directory,
+                    step,
+                    type(e).__name__,
+                )
+                continue
+            return out["state"], dict(out["host"]), step
+        raise CheckpointError(f"no readable checkpoint in {self.directory}:\n  " + "\n  ".join(errors))
+
+    def close(self) -> None:
+        self.mngr.close()
+
+
+def write_json(path: Path, payload: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=float))
+    tmp.replace(path)

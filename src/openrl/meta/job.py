@@ -1,0 +1,189 @@
+"""The meta-training job (``mode: meta``): ES generations with validation, checkpoints, resume, W&B.
+
+Host loop, one iteration per generation; each generation is one compiled program
+(:meth:`MetaTrainer.generation`), and the generation key is ``fold_in(run_key, generation)``, so a
+resumed run replays exactly the same keys as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from openrl.meta.checkpoints import MetaCheckpointer, write_json
+from openrl.meta.trainer import MetaTrainer
+from openrl.runs.checkpoint import CheckpointError
+from openrl.runs.logger import RunLogger
+
+log = logging.getLogger(__name__)
+
+
+def _stats(prefix: str, x: np.ndarray) -> dict[str, float]:
+    x = np.asarray(x, np.float64)
+    f = x[np.isfinite(x)]
+    if f.size == 0:
+        return {f"{prefix}/mean": float("nan")}
+    return {
+        f"{prefix}/mean": float(f.mean()),
+        f"{prefix}/best": float(f.max()),
+        f"{prefix}/worst": float(f.min()),
+        f"{prefix}/spread": float(f.std()),
+    }
+
+
+def export_optimizer(directory: Path, flat_mean: np.ndarray, meta: dict[str, Any]) -> None:
+    """Writes the ES mean as ``optimizer.npy`` (the authors' released flat format) plus ``meta.json``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    np.save(directory / "optimizer.npy", np.asarray(flat_mean, np.float32))
+    write_json(directory / "meta.json", meta)
+
+
+def run(
+    cfg: Any,
+    run_dir: Path,
+    resolved: dict[str, Any],
+    meta: MetaTrainer,
+    num_generations: int,
+    eval_every: int,
+    validation_seeds: int,
+    arch: dict[str, Any],
+    final_eval=None,
+) -> dict[str, Any]:
+    """Runs (or resumes) meta-training; returns the summary dict."""
+    run_key = jax.random.PRNGKey(cfg.seed)
+    k_init, k_gen, k_val = jax.random.split(run_key, 3)
+    es_state = meta.init(k_init)
+    ckpt = MetaCheckpointer(run_dir / "checkpoints", keep=cfg.meta.keep_checkpoints)
+    host: dict[str, Any] = {
+        "generation": 0,
+        "history": [],
+        "best_score": None,
+        "best_generation": None,
+        "nan_total": 0,
+    }
+    try:
+        if cfg.meta.resume:
+            restored = ckpt.restore_latest(es_state, resolved)
+            if restored is not None:
+                es_state, host, step = restored
+                log.info("resumed from %s at generation %d", run_dir / "checkpoints", host["generation"])
+    except CheckpointError:
+        ckpt.close()
+        raise
+
+    gen_fn = jax.jit(meta.generation)
+    val_fn = jax.jit(lambda rp, k: meta.validate(rp, k, validation_seeds))
+    task_names = [t.name for t in meta.tasks]
+    start = int(host["generation"])
+    name = f"{cfg.task_name}/seed={cfg.seed}"
+    with RunLogger(run_dir, cfg.logger, resolved, name=name, job_type="meta_train") as logger:
+        t0 = time.perf_counter()
+        compiled = gen_fn.lower(es_state, jax.random.fold_in(k_gen, start)).compile()
+        compile_s = time.perf_counter() - t0
+        log.info(
+            "generation program compiled in %.1fs (population %d, %d task(s): %s)",
+            compile_s,
+            meta.strategy.population_size,
+            len(task_names),
+            ", ".join(task_names),
+        )
+        bar = tqdm(
+            total=num_generations,
+            initial=start,
+            unit="gen",
+            disable=not cfg.progress,
+            dynamic_ncols=True,
+            desc=cfg.task_name,
+        )
+        gen_times: list[float] = []
+
+        def validate(g: int) -> float:
+            rp = meta.mean_params(es_state)
+            returns = np.asarray(val_fn(rp, k_val))  # (seeds, tasks)
+            norm = returns / np.asarray(meta.normalisers)
+            score = float(np.mean(norm))
+            entry = {
+                "generation": g,
+                "score": score,
+                "returns": {n: float(np.mean(returns[:, i])) for i, n in enumerate(task_names)},
+            }
+            host["history"].append(entry)
+            row = {"val/score": score, **{f"val/{n}/return": v for n, v in entry["returns"].items()}}
+            if host["best_score"] is None or score > host["best_score"]:
+                host["best_score"], host["best_generation"] = score, g
+                export_optimizer(
+                    run_dir / "best",
+                    np.asarray(es_state.mean),
+                    {**arch, "generation": g, "validation_score": score, "source": str(run_dir)},
+                )
+            logger.log(row, step=g)
+            return score
+
+        try:
+            if start == 0 and not host["history"]:
+                validate(0)
+            for g in range(start, num_generations):
+                t = time.perf_counter()
+                es_state, m = compiled(es_state, jax.random.fold_in(k_gen, g))
+                m = jax.device_get(m)
+                dt = time.perf_counter() - t
+                gen_times.append(dt)
+                if len(gen_times) == 1:
+                    remaining = (num_generations - g - 1) * dt
+                    log.info(
+                        "first generation took %.1fs; predicted remaining time %.1f min (+ validation)",
+                        dt,
+                        remaining / 60,
+                    )
+                host["nan_total"] += int(m["nan_count"])
+                row = {
+                    "es/sigma": float(m["sigma"]),
+                    "es/lr": float(m["lr"]),
+                    "es/nan_count": int(m["nan_count"]),
+                    "es/mean_abs": float(m["mean_abs"]),
+                    "time/generation_s": dt,
+                    **_stats("fitness", m["fitness"]),
+                }
+                for i, n in enumerate(task_names):
+                    row.update(_stats(f"train/{n}/raw", m["raw"][:, i]))
+                    row.update(_stats(f"train/{n}/normalised", m["normalised"][:, i]))
+                logger.log(row, step=g + 1)
+                host["generation"] = g + 1
+                if (g + 1) % eval_every == 0 or g + 1 == num_generations:
+                    validate(g + 1)
+                if (g + 1) % cfg.meta.checkpoint_every == 0 or g + 1 == num_generations:
+                    ckpt.save(g + 1, es_state, host, resolved)
+                bar.update(1)
+                bar.set_postfix(
+                    fit_mean=f"{row['fitness/mean']:.3f}",
+                    fit_best=f"{row.get('fitness/best', np.nan):.3f}",
+                    val=f"{host['history'][-1]['score']:.3f}",
+                )
+        finally:
+            bar.close()
+            ckpt.close()
+        export_optimizer(
+            run_dir / "latest",
+            np.asarray(es_state.mean),
+            {**arch, "generation": host["generation"], "source": str(run_dir)},
+        )
+        summary = {
+            "generations": host["generation"],
+            "compile_s": compile_s,
+            "seconds_per_generation": float(np.median(gen_times)) if gen_times else None,
+            "validation": host["history"],
+            "best_generation": host["best_generation"],
+            "best_validation_score": host["best_score"],
+            "nan_total": host["nan_total"],
+        }
+        if final_eval is not None:
+            summary["final_evaluation"] = final_eval(meta, es_state, run_dir, logger)
+        write_json(run_dir / "summary.json", summary)
+        logger.summary({k: v for k, v in summary.items() if isinstance(v, int | float)})
+    return summary

@@ -1,0 +1,146 @@
+"""One ES generation as one jitted program: ask -> evaluate every member on every task -> tell.
+
+* Population members share PRNG seeds within a generation (common random numbers, as the authors do);
+  the seeds change every generation (``fold_in(key, generation)`` on the host side).
+* Fitness is the authors' final return, normalised per task by Adam's return and averaged over tasks.
+* The population is sharded over devices with ``jax.sharding`` when a mesh is given, and evaluated in
+  chunks of ``population_chunk`` members (``lax.map``) when it does not fit in memory; both give the same
+  numbers as one ``vmap``.
+* Nothing in here depends on the generation index as a Python value, so generations never recompile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from evosax.algorithms import Open_ES
+from evosax.core.fitness_shaping import centered_rank_fitness_shaping_fn, identity_fitness_shaping_fn
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from openrl.meta import fitness as F
+from openrl.ppo.train import PPOHParams, PPOTrainer
+
+SHAPING = {"centered_rank": centered_rank_fitness_shaping_fn, "identity": identity_fitness_shaping_fn}
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    name: str
+    trainer: PPOTrainer
+    hp: PPOHParams
+    normaliser: float
+
+
+def make_strategy(es_cfg: Any, solution: Any) -> Open_ES:
+    """OpenAI-ES with the authors' settings: Adam(b1) meta-optimizer, exponentially decaying lr and sigma."""
+    if es_cfg.strategy != "open_es":
+        raise ValueError(f"es.strategy={es_cfg.strategy!r}: only 'open_es' is implemented")
+    lr = optax.exponential_decay(es_cfg.lr, transition_steps=1, decay_rate=es_cfg.lr_decay, end_value=0.0)
+    sigma = optax.exponential_decay(
+        es_cfg.sigma_init, transition_steps=1, decay_rate=es_cfg.sigma_decay, end_value=0.0
+    )
+    meta_opt = optax.inject_hyperparams(optax.adam)(learning_rate=lr, b1=es_cfg.adam_b1)
+    return Open_ES(
+        population_size=es_cfg.population_size,
+        solution=solution,
+        use_antithetic_sampling=es_cfg.antithetic,
+        optimizer=meta_opt,
+        std_schedule=sigma,
+        fitness_shaping_fn=SHAPING[es_cfg.fitness_shaping],
+    )
+
+
+class MetaTrainer:
+    def __init__(
+        self,
+        tasks: list[Task],
+        solution: Any,
+        es_cfg: Any,
+        num_rollouts: int = 1,
+        population_chunk: int | None = None,
+        mesh: Mesh | None = None,
+        antithetic_task_sampling: bool = False,
+    ):
+        self.tasks = tasks
+        self.solution = solution
+        self.strategy = make_strategy(es_cfg, solution)
+        self.es_params = self.strategy.default_params
+        self.num_rollouts = num_rollouts
+        self.population_chunk = population_chunk
+        self.mesh = mesh
+        self.antithetic_task_sampling = antithetic_task_sampling
+        self.normalisers = jnp.asarray([t.normaliser for t in tasks], jnp.float32)
+
+    # -- ES state -----------------------------------------------------------------------------------
+    def init(self, key: jax.Array, mean: Any | None = None) -> Any:
+        mean = jax.tree.map(jnp.zeros_like, self.solution) if mean is None else mean
+        return self.strategy.init(key, mean, self.es_params)
+
+    def mean_params(self, es_state: Any) -> Any:
+        return self.strategy.get_mean(es_state)
+
+    # -- evaluation ---------------------------------------------------------------------------------
+    def _shard(self, tree: Any) -> Any:
+        if self.mesh is None:
+            return tree
+        sharding = NamedSharding(self.mesh, PartitionSpec("pop"))
+        return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
+
+    def _member_return(self, task: Task, rule_params: Any, keys: jax.Array) -> jax.Array:
+        """Mean final return of ``rule_params`` over the rollouts ``keys``."""
+        returns = jax.vmap(lambda k: task.trainer.train(k, rule_params, task.hp)[1]["final_return"][-1])(keys)
+        return jnp.mean(returns)
+
+    def evaluate(self, population: Any, key: jax.Array) -> jax.Array:
+        """Raw final returns, shape (population, tasks). Every member sees the same seeds."""
+        population = self._shard(population)
+        out = []
+        for i, task in enumerate(self.tasks):
+            keys = jax.random.split(jax.random.fold_in(key, i), self.num_rollouts)
+            member = lambda rp, task=task, keys=keys: self._member_return(task, rp, keys)  # noqa: E731
+            if self.population_chunk:
+                out.append(jax.lax.map(member, population, batch_size=self.population_chunk))
+            else:
+                out.append(jax.vmap(member)(population))
+        return self._shard(jnp.stack(out, axis=-1))
+
+    def generation(self, es_state: Any, key: jax.Array) -> tuple[Any, dict[str, Any]]:
+        k_ask, k_eval, k_tell = jax.random.split(key, 3)
+        population, es_state = self.strategy.ask(k_ask, es_state, self.es_params)
+        raw = self.evaluate(population, k_eval)
+        normalised = F.normalise(raw, self.normalisers)
+        fit = F.aggregate(normalised)
+        if self.antithetic_task_sampling:
+            fit = F.antithetic_pair_fitness(fit)
+        minimised, n_bad = F.to_minimise(fit)
+        lr = es_state.opt_state.hyperparams["learning_rate"]
+        sigma = es_state.std
+        es_state, _ = self.strategy.tell(k_tell, population, minimised, es_state, self.es_params)
+        finite = jnp.isfinite(raw)
+        metrics = {
+            "raw": raw,
+            "normalised": normalised,
+            "fitness": fit,
+            "nan_count": n_bad,
+            "sigma": sigma,
+            "lr": lr,
+            "finite_frac": jnp.mean(finite),
+            "mean_abs": jnp.mean(jnp.abs(es_state.mean)),
+        }
+        return es_state, metrics
+
+    def validate(self, rule_params: Any, key: jax.Array, num_seeds: int) -> jax.Array:
+        """Final returns of one optimizer on held-out seeds: (seeds, tasks)."""
+        out = []
+        for i, task in enumerate(self.tasks):
+            keys = jax.random.split(jax.random.fold_in(key, i), num_seeds)
+            out.append(
+                jax.vmap(
+                    lambda k, task=task: task.trainer.train(k, rule_params, task.hp)[1]["final_return"][-1]
+                )(keys)
+            )
+        return jnp.stack(out, axis=-1)

@@ -1,0 +1,72 @@
+"""Flat meta-parameter vectors on disk: the format of the authors' released OPEN weights.
+
+A file is a plain ``np.save`` of one 1-D float32 vector (no pickle), laid out as
+``jax.flatten_util.ravel_pytree`` of the meta-parameter pytree: dict keys sorted, every leaf raveled in
+C order (../shared/spec/open-reference.md §8). ES checkpoints written by :func:`save_flat` use the same
+format, so released weights and our own checkpoints are interchangeable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used for the selected optimizer architecture."""
+
+
+def load_flat(path: str | os.PathLike, expected_sizes: tuple[int, ...], arch: str) -> np.ndarray:
+    """Reads a flat float32 vector and checks its length.
+
+    Args:
+        path: an ``.npy`` file holding one 1-D float vector.
+        expected_sizes: the lengths the selected architecture accepts (first = the canonical one).
+        arch: a human-readable description of the architecture, used in error messages.
+
+    Raises:
+        FileNotFoundError: the file does not exist (the message names it).
+        WeightsError: the file is unreadable, not a 1-D float vector, of the wrong length, or non-finite.
+    """
+    p = Path(os.path.expanduser(os.fspath(path)))
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"weights file {str(p)!r} does not exist (expected a flat float32 .npy vector)"
+        )
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 - any parse failure means "not a usable .npy"
+        raise WeightsError(f"weights file {str(p)!r} is not a readable .npy array: {e}") from e
+    if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
+        raise WeightsError(
+            f"weights file {str(p)!r} holds dtype {getattr(arr, 'dtype', type(arr))}, expected floats"
+        )
+    want = " or ".join(str(s) for s in expected_sizes)
+    if arr.ndim != 1 or arr.size not in expected_sizes:
+        raise WeightsError(
+            f"weights file {str(p)!r} holds {arr.size} values (shape {arr.shape}); the selected architecture "
+            f"{arch} expects a flat vector of {want} values"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise WeightsError(f"weights file {str(p)!r} contains non-finite values")
+    return arr.astype(np.float32)
+
+
+def save_flat(path: str | os.PathLike, tree: Any) -> Path:
+    """Writes ``ravel_pytree(tree)`` as a flat float32 ``.npy`` (the released-weights format)."""
+    flat, _ = ravel_pytree(jax.tree.map(lambda x: np.asarray(x, np.float32), tree))
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    np.save(p, np.asarray(flat, np.float32), allow_pickle=False)
+    return p
+
+
+def unflatten(flat: np.ndarray, template: Any) -> Any:
+    """Inverse of ``ravel_pytree`` for ``template``'s structure (float32 leaves)."""
+    _, unravel = ravel_pytree(template)
+    return jax.tree.map(lambda x: jax.numpy.asarray(x, jax.numpy.float32), unravel(jax.numpy.asarray(flat)))
