@@ -5,7 +5,9 @@ Measured in one process, so the ratios are meaningful on a noisy machine:
 * ``raw_env``: Breakout-MinAtar alone, 64 envs, uniformly random actions, ``lax.scan`` of the same
   rollout length -- the ceiling any PPO loop on this env can reach;
 * ``ppo_1_seed``: the full PPO update (rollout + GAE + 4 epochs x 8 minibatches) for one seed;
-* ``ppo_16_seeds``: the same, vmapped over 16 seeds in one program.
+* ``ppo_16_seeds``: the same, vmapped over 16 seeds in one program;
+* ``ppo_<optimizer>_1_seed``: PPO with a learned optimizer (OPEN, No Features, ...) instead of Adam,
+  with its slowdown relative to PPO+Adam measured in the same process.
 
 For each: env-steps/s (wall), CPU-seconds per 1e6 env-steps, compile time. Writes
 ``results/ppo_throughput.json``.
@@ -50,6 +52,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=16)
     ap.add_argument("--env", default="breakout")
     ap.add_argument("--out", default="ppo_throughput")
+    ap.add_argument(
+        "--optimizers",
+        nargs="*",
+        default=["open", "no_features"],
+        help="learned optimizers timed against Adam in the same process (1 seed each)",
+    )
     args = ap.parse_args()
 
     trainer, rule_params, hp, cfg = build([f"env={args.env}", "optimizer=adam"])
@@ -87,11 +95,26 @@ def main() -> None:
     results[f"ppo_{args.seeds}_seeds"] = measure(
         jax.vmap(ppo, in_axes=(0, None, None)), (keys, rule_params, hp), steps * args.seeds, args.repeats
     )
+    adam_rate = results["ppo_1_seed"]["env_steps_per_s"]
+    for name in args.optimizers:
+        tr, rp, h, _ = build([f"env={args.env}", f"optimizer={name}"])
+
+        def ppo_opt(key, rp, h, tr=tr):
+            return tr.run(tr.init(key), rp, h, U)[1]["final_return"]
+
+        r = measure(ppo_opt, (key, rp, h), steps, args.repeats)
+        r["slowdown_vs_adam"] = adam_rate / r["env_steps_per_s"]
+        results[f"ppo_{name}_1_seed"] = r
     raw_rate = results["raw_env"]["env_steps_per_s"]
     results["ppo_1_seed_fraction_of_raw_env"] = results["ppo_1_seed"]["env_steps_per_s"] / raw_rate
     results["loadavg_end"] = os.getloadavg()
     path = write(args.out, results)
-    for k in ("raw_env", "ppo_1_seed", f"ppo_{args.seeds}_seeds"):
+    for k in (
+        "raw_env",
+        "ppo_1_seed",
+        f"ppo_{args.seeds}_seeds",
+        *(f"ppo_{n}_1_seed" for n in args.optimizers),
+    ):
         r = results[k]
         print(
             f"{k:>14}: {r['env_steps_per_s']:>10,.0f} env-steps/s  {r['cpu_s_per_1e6_steps']:6.1f} CPU-s/1e6  "

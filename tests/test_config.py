@@ -14,7 +14,12 @@ from openrl.optimizers import make_rule
 
 ENVS = sorted(p.stem for p in (CONF_DIR / "env").glob("*.yaml") if not p.stem.endswith("_schema"))
 OPTIMIZERS = sorted(p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml") if not p.stem.endswith("_schema"))
-OPT_HYPERS = {"adam": ("lr", "b1", "b2"), "rmsprop": ("lr", "decay"), "lion": ("lr", "b1", "b2")}
+OPT_HYPERS = {
+    "adam": ("lr", "b1", "b2"),
+    "rmsprop": ("lr", "decay"),
+    "lion": ("lr", "b1", "b2"),
+    "optim4rl": ("lr",),
+}
 
 
 def _yaml(group: str, name: str) -> dict:
@@ -44,7 +49,7 @@ def test_expected_files_present():
 
 @pytest.mark.parametrize(("env", "opt"), TUNED_PAIRS, ids=[f"{e}-{o}" for e, o in TUNED_PAIRS])
 def test_compose_and_resolve_tuned(env, opt):
-    cfg, obj = load_config([f"env={env}", f"optimizer={opt}"])
+    cfg, obj = load_config(["experiment=ppo", f"env={env}", f"optimizer={opt}"])
     assert obj.env.name == env
     assert obj.optimizer.name == opt
     tuned = _yaml("optimizer", opt)["tuned"][env]
@@ -60,6 +65,9 @@ def test_compose_and_resolve_tuned(env, opt):
     assert obj.ppo.num_envs * obj.ppo.num_steps % obj.ppo.num_minibatches == 0
     # the update rule builds with the resolved values
     rule = make_rule(res)
+    if opt == "optim4rl":  # learned: its tuned LR is static config; rule_params are meta-parameters
+        assert rule.lr == pytest.approx(tuned["lr"])
+        return
     params = rule.default_params()
     for k in OPT_HYPERS[opt]:
         assert float(params[k]) == pytest.approx(tuned[k])
@@ -80,27 +88,29 @@ def test_compose_and_resolve_tuned(env, opt):
 )
 def test_known_tuned_values(env, opt, expected):
     """Spot checks against the paper's tables, independent of the YAML parser used above."""
-    _, obj = load_config([f"env={env}", f"optimizer={opt}"])
+    _, obj = load_config(["experiment=ppo", f"env={env}", f"optimizer={opt}"])
     res = resolve_optimizer(obj.optimizer, obj.env.name).as_dict()
     for k, v in expected.items():
         assert res[k] == v, (k, res[k], v)
 
 
 def test_lion_rule_has_weight_decay():
-    _, obj = load_config(["env=breakout", "optimizer=lion"])
+    _, obj = load_config(["experiment=ppo", "env=breakout", "optimizer=lion"])
     rule = make_rule(resolve_optimizer(obj.optimizer, obj.env.name))
     assert dict(rule.hypers)["weight_decay"] == pytest.approx(1e-3)
 
 
 def test_default_config_is_breakout_adam():
-    _, obj = load_config([])
+    _, obj = load_config(["experiment=ppo"])
     assert obj.env.name == "breakout"
     assert obj.optimizer.name == "adam"
     assert obj.logger.wandb_mode == "auto"
 
 
 def test_command_line_override_wins():
-    _, obj = load_config(["env=breakout", "optimizer=adam", "optimizer.lr=0.5", "optimizer.anneal_lr=true"])
+    _, obj = load_config(
+        ["experiment=ppo", "env=breakout", "optimizer=adam", "optimizer.lr=0.5", "optimizer.anneal_lr=true"]
+    )
     res = resolve_optimizer(obj.optimizer, "breakout")
     assert res.lr == 0.5
     assert res.b1 == 0.9 and res.b2 == 0.99  # the others stay tuned
@@ -117,12 +127,12 @@ def test_experiment_ppo_composes():
 
 def test_logger_groups():
     for mode in ("auto", "online", "offline", "disabled"):
-        _, obj = load_config([f"logger={mode}"])
+        _, obj = load_config(["experiment=ppo", f"logger={mode}"])
         assert obj.logger.wandb_mode == mode
 
 
 def test_ppo_per_family():
-    _, ant = load_config(["env=ant"])
+    _, ant = load_config(["experiment=ppo", "env=ant"])
     assert ant.ppo.num_envs == 2048
     assert ant.ppo.num_steps == 10
     assert ant.ppo.activation == "tanh"
@@ -132,7 +142,7 @@ def test_ppo_per_family():
     assert ant.env.family == "brax"
 
     for env in ("breakout", "asterix", "freeway", "spaceinvaders"):
-        _, obj = load_config([f"env={env}"])
+        _, obj = load_config(["experiment=ppo", f"env={env}"])
         p = obj.ppo
         assert (p.num_envs, p.num_steps, p.num_minibatches, p.update_epochs) == (64, 128, 8, 4), env
         assert p.activation == "relu"
@@ -141,39 +151,39 @@ def test_ppo_per_family():
         assert p.ent_coef == 0.01
         assert obj.env.family == "minatar"
 
-    _, ds = load_config(["env=deepsea"])
+    _, ds = load_config(["experiment=ppo", "env=deepsea"])
     assert ds.env.family == "bsuite" and ds.env.size == 10
     assert ds.ppo.activation == "tanh"
 
 
 def test_ppo_override():
-    _, obj = load_config(["env=breakout", "ppo.num_envs=16", "ppo.gamma=0.9"])
+    _, obj = load_config(["experiment=ppo", "env=breakout", "ppo.num_envs=16", "ppo.gamma=0.9"])
     assert obj.ppo.num_envs == 16 and obj.ppo.gamma == 0.9
 
 
 # -- rejections ---------------------------------------------------------------------------------------
 def test_unknown_key_rejected():
     with pytest.raises(ConfigCompositionException) as ei:
-        load_config(["ppo.foo=1"])
+        load_config(["experiment=ppo", "ppo.foo=1"])
     assert "ppo.foo" in str(ei.value)
 
 
 def test_unknown_optimizer_key_rejected():
     # each optimizer accepts only its own hyperparameters
     with pytest.raises(ConfigCompositionException) as ei:
-        load_config(["optimizer=adam", "optimizer.decay=0.9"])
+        load_config(["experiment=ppo", "optimizer=adam", "optimizer.decay=0.9"])
     assert "optimizer.decay" in str(ei.value)
 
 
 def test_wrong_type_rejected():
     with pytest.raises(ConfigCompositionException) as ei:
-        load_config(["ppo.num_envs=lots"])
+        load_config(["experiment=ppo", "ppo.num_envs=lots"])
     assert "ppo.num_envs" in str(ei.value) + str(ei.value.__cause__)
 
 
 def test_unknown_env_lists_options():
     with pytest.raises(MissingConfigException) as ei:
-        load_config(["env=foo"])
+        load_config(["experiment=ppo", "env=foo"])
     msg = str(ei.value)
     assert "env/foo" in msg
     for e in ENVS:
@@ -182,7 +192,7 @@ def test_unknown_env_lists_options():
 
 def _config_error(overrides) -> str:
     with pytest.raises(ConfigError) as ei:
-        load_config(overrides)
+        load_config(["experiment=ppo", *overrides])
     return str(ei.value)
 
 
@@ -220,7 +230,9 @@ def test_untuned_optimizer_names_field():
     assert "optimizer.lr" in msg
     assert "optimizer.decay" in msg
     # providing the values fixes it
-    _, obj = load_config(["env=deepsea", "optimizer=rmsprop", "optimizer.lr=0.001", "optimizer.decay=0.99"])
+    _, obj = load_config(
+        ["experiment=ppo", "env=deepsea", "optimizer=rmsprop", "optimizer.lr=0.001", "optimizer.decay=0.99"]
+    )
     assert resolve_optimizer(obj.optimizer, "deepsea").lr == 0.001
 
 

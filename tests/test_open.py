@@ -479,13 +479,15 @@ def test_configs_build_rules():
         "open_no_stochasticity": (19, 2, 8, 16, False),
     }
     for name, (n_in, n_out, f, h, sep) in expected.items():
-        _, obj = load_config([f"optimizer={name}"])
+        _, obj = load_config(["experiment=ppo", f"optimizer={name}"])
         rule = make_rule(resolve_optimizer(obj.optimizer, obj.env.name))
         assert (rule.num_inputs, rule.num_outputs, rule.gru_features, rule.hidden, rule.separated) == (
             n_in, n_out, f, h, sep,
         ), name  # fmt: skip
         assert rule.weights is None
-    _, obj = load_config(["optimizer=open", "optimizer.use_dormancy=false", "optimizer.alpha3=0.002"])
+    _, obj = load_config(
+        ["experiment=ppo", "optimizer=open", "optimizer.use_dormancy=false", "optimizer.alpha3=0.002"]
+    )
     rule = make_rule(resolve_optimizer(obj.optimizer, obj.env.name))
     assert "dormancy" not in rule.input_names and rule.alpha3 == 0.002
 
@@ -494,18 +496,18 @@ def test_config_validation_names_weights(tmp_path):
     from openrl.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match=r"optimizer\.weights=.*does not exist"):
-        load_config(["optimizer=open", f"optimizer.weights={tmp_path / 'nope.npy'}"])
+        load_config(["experiment=ppo", "optimizer=open", f"optimizer.weights={tmp_path / 'nope.npy'}"])
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros(10, np.float32))
     with pytest.raises(ConfigError, match=r"optimizer\.weights=.*10 values.*1211"):
-        load_config(["optimizer=open", f"optimizer.weights={wrong}"])
+        load_config(["experiment=ppo", "optimizer=open", f"optimizer.weights={wrong}"])
     with pytest.raises(ConfigError, match=r"optimizer\.anneal_lr"):
-        load_config(["optimizer=no_features", "optimizer.anneal_lr=true"])
+        load_config(["experiment=ppo", "optimizer=no_features", "optimizer.anneal_lr=true"])
     with pytest.raises(ConfigError, match=r"optimizer\.gru_features"):
-        load_config(["optimizer=open", "optimizer.gru_features=0"])
+        load_config(["experiment=ppo", "optimizer=open", "optimizer.gru_features=0"])
     good = tmp_path / "good.npy"
     save_flat(good, OpenRule().zero_meta_params())
-    _, obj = load_config(["optimizer=open", f"optimizer.weights={good}"])
+    _, obj = load_config(["experiment=ppo", "optimizer=open", f"optimizer.weights={good}"])
     assert obj.optimizer.weights == str(good)
 
 

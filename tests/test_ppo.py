@@ -39,7 +39,7 @@ NUM_UPDATES = 128 // (4 * 8)
 
 class FamilyRun:
     def __init__(self, env: str):
-        _, self.cfg = load_config([f"env={env}", *TINY])
+        _, self.cfg = load_config(["experiment=ppo", f"env={env}", *TINY])
         self.trainer, self.rule_params, self.hp = build_trainer(self.cfg)
         self.train = jax.jit(self.trainer.train)
         self.state, self.metrics = jax.device_get(
@@ -138,7 +138,7 @@ VMAP_SCRIPT = textwrap.dedent(
     from openrl.builders import build_trainer
     from openrl.config import load_config
 
-    _, cfg = load_config(["env=breakout", "ppo.num_envs=64", "ppo.num_steps=8", "ppo.total_timesteps=1024"])
+    _, cfg = load_config(["experiment=ppo", "env=breakout", "ppo.num_envs=64", "ppo.num_steps=8", "ppo.total_timesteps=1024"])
     trainer, rule_params, hp = build_trainer(cfg)
     assert trainer.static.batch_size == 512 and trainer.static.num_updates == 2, trainer.static
     f = jax.jit(jax.vmap(trainer.train, in_axes=(0, None, None)))

@@ -5,8 +5,8 @@ the wrong type fails before anything is compiled. Cross-field rules (allowed nam
 positivity) live in :mod:`openrl.config.validate` and run right after composition.
 
 Per-optimizer schemas (``AdamConfig``, ``RMSpropConfig``, ``LionConfig``, ``OpenConfig``,
-``NoFeaturesConfig``) are stored in the ``optimizer`` group as ``<name>_schema`` and extended by
-``conf/optimizer/<name>.yaml``, so each optimizer only accepts its own hyperparameters.
+``NoFeaturesConfig``, ``Optim4RLConfig``) are stored in the ``optimizer`` group as ``<name>_schema``
+and extended by ``conf/optimizer/<name>.yaml``, so each optimizer only accepts its own hyperparameters.
 
 Tuned values: hyperparameters default to ``null`` ("use the value tuned for the selected env", paper
 Tables 4-6, stored in the YAML's ``tuned`` table). Setting one on the command line wins.
@@ -102,6 +102,9 @@ class LearnedOptimizerConfig(OptimizerConfig):
     alpha2: float = 1e-3  # exponent multiplier
     weights: Optional[str] = None  # flat float32 .npy of meta-parameters; null = zeros (the ES start)
     separated: bool = False  # actor and critic get their own meta-parameters (paper Sec. 7.2)
+    # Record the optimizer's App. F statistics per PPO update (cosine of the update with g and each
+    # momentum, |u_hat/p|, |a3*delta/p|) as metrics["analysis"]; off = nothing extra is compiled.
+    analysis: bool = False
 
 
 @dataclass
@@ -124,6 +127,19 @@ class NoFeaturesConfig(LearnedOptimizerConfig):
     """'No Features' baseline (paper App. B.4): 14 gradient/momentum inputs, 2 outputs, no noise."""
 
     name: str = "no_features"
+
+
+@dataclass
+class Optim4RLConfig(OptimizerConfig):
+    """Optim4RL baseline (Lan et al. 2024; OPEN paper App. B.4-B.5): two GRU + MLP networks producing an
+    Adam-like m and v, update ``lr * m / sqrt(v)``. ``lr`` null -> the env's tuned value (0.1 x Adam's,
+    paper Tables 4-5). ``anneal_lr`` must stay null/false."""
+
+    name: str = "optim4rl"
+    gru_features: int = 8  # GRU width of each network (paper: 8 single-task, 16 multi-task)
+    hidden: int = 16  # width of the two hidden dense layers (paper: 16 single-task, 32 multi-task)
+    lr: Optional[float] = None
+    weights: Optional[str] = None  # flat float32 .npy (or optimizer directory); null = zeros (ES start)
 
 
 @dataclass
@@ -203,3 +219,4 @@ def register_configs() -> None:
     cs.store(group="optimizer", name="lion_schema", node=LionConfig)
     cs.store(group="optimizer", name="open_schema", node=OpenConfig)
     cs.store(group="optimizer", name="no_features_schema", node=NoFeaturesConfig)
+    cs.store(group="optimizer", name="optim4rl_schema", node=Optim4RLConfig)

@@ -21,7 +21,7 @@ ES_STRATEGIES = ("open_es",)
 FITNESS_SHAPING = ("centered_rank", "identity")
 HANDCRAFTED = {"adam": ("lr", "b1", "b2"), "rmsprop": ("lr", "decay"), "lion": ("lr", "b1", "b2")}
 # Learned optimizers: the schema fields passed through to make_rule (no tuned table, no learning rate).
-_LEARNED_COMMON = ("gru_features", "hidden", "alpha1", "alpha2", "weights", "separated")
+_LEARNED_COMMON = ("gru_features", "hidden", "alpha1", "alpha2", "weights", "separated", "analysis")
 LEARNED = {
     "open": (
         *_LEARNED_COMMON,
@@ -33,7 +33,10 @@ LEARNED = {
         "use_stochasticity",
     ),
     "no_features": _LEARNED_COMMON,
+    "optim4rl": ("gru_features", "hidden", "weights"),
 }
+# Learned optimizers that still have a per-env tuned learning rate (Optim4RL: 0.1 x Adam's, Tables 4-5).
+LEARNED_TUNED = {"optim4rl": ("lr",)}
 
 
 class ConfigError(ValueError):
@@ -64,9 +67,13 @@ def resolve_optimizer(opt: Any, env_name: str) -> ResolvedOptimizer:
     Learned optimizers (``LEARNED``) pass their architecture/weights fields through unchanged; they
     have no tuned table and never anneal.
     """
-    if opt.name in LEARNED:
-        return ResolvedOptimizer(opt.name, False, tuple((k, getattr(opt, k)) for k in LEARNED[opt.name]))
     tuned = dict(opt.tuned.get(env_name, {}) or {})
+    if opt.name in LEARNED:
+        values = [(k, getattr(opt, k)) for k in LEARNED[opt.name]]
+        for k in LEARNED_TUNED.get(opt.name, ()):
+            v = getattr(opt, k)
+            values.append((k, tuned.get(k) if v is None else v))
+        return ResolvedOptimizer(opt.name, False, tuple(values))
     names = HANDCRAFTED.get(opt.name, ())
     values = []
     for k in names:
@@ -96,14 +103,33 @@ def _validate_learned(errors: list[str], opt: Any, env_name: str) -> None:
         if hasattr(opt, n) and not (getattr(opt, n) >= 0 and math.isfinite(getattr(opt, n))):
             errors.append(f"optimizer.{n}={getattr(opt, n)!r}: must be a finite number >= 0")
     if opt.anneal_lr:
-        errors.append(f"optimizer.anneal_lr=true: {opt.name} is a learned optimizer without a learning rate")
+        what = "has no learning-rate schedule" if opt.name in LEARNED_TUNED else "has no learning rate"
+        errors.append(f"optimizer.anneal_lr=true: {opt.name} is a learned optimizer and {what}")
+    if opt.name in LEARNED_TUNED:
+        resolved = resolve_optimizer(opt, env_name)
+        for k in LEARNED_TUNED[opt.name]:
+            v = getattr(resolved, k)
+            if v is None:
+                tuned_for = ", ".join(sorted(opt.tuned)) or "none"
+                errors.append(
+                    f"optimizer.{k}: no value given and no tuned {opt.name} value for env {env_name!r} "
+                    f"(tuned for: {tuned_for}); set it, e.g. optimizer.{k}=..."
+                )
+            elif not (v > 0 and math.isfinite(v)):
+                errors.append(f"optimizer.{k}={v}: must be a positive number")
+        for e, vals in opt.tuned.items():
+            for k in vals or {}:
+                if k not in LEARNED_TUNED[opt.name]:
+                    allowed = ", ".join(LEARNED_TUNED[opt.name])
+                    errors.append(f"optimizer.tuned.{e}.{k}: unknown; allowed keys are {allowed}")
     if opt.weights is None or any(e.startswith("optimizer.") for e in errors):
         return
     path = Path(os.path.expanduser(str(opt.weights)))
-    if not path.is_file():
+    if not (path.is_file() or path.is_dir()):
         errors.append(
             f"optimizer.weights={opt.weights!r}: file does not exist (resolved to {str(path.absolute())!r}); "
-            "give a flat float32 .npy of meta-parameters, or null for zeros"
+            "give a flat float32 .npy of meta-parameters (or an optimizer directory with optimizer.npy), "
+            "or null for zeros"
         )
         return
     from openrl.optimizers import make_rule  # lazy: pulls in jax/flax

@@ -6,7 +6,9 @@ best validation score and generation, the W&B run id, and the resolved config. T
 ``keep`` checkpoints are retained; the best ES mean is exported separately (``best/``) so it survives.
 
 Robustness:
-* a corrupt or partial latest checkpoint is skipped (with a warning) in favour of the previous valid one;
+* a corrupt or partial latest checkpoint is skipped (with a warning) in favour of the previous valid one,
+  and moved aside to ``<step>.corrupt`` (kept for inspection) so that the resumed run can write that step
+  again -- Orbax silently skips saving a step that already exists;
 * a checkpoint written by a different configuration is refused, naming the keys that differ;
 * nothing already written is deleted by a failed restore.
 """
@@ -84,6 +86,7 @@ class MetaCheckpointer:
             return None
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         errors = []
+        bad: list[int] = []
         for step in steps:
             try:
                 saved_cfg = self.mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))[
@@ -91,11 +94,13 @@ class MetaCheckpointer:
                 ]
             except Exception as e:  # noqa: BLE001 - any unreadable file means "try the previous one"
                 errors.append(f"{step}: {e}")
+                bad.append(step)
                 log.warning(
-                    "checkpoint %s/%s is unreadable (%s); trying the previous one",
+                    "checkpoint %s/%s is unreadable (%s: %s); trying the previous one",
                     self.directory,
                     step,
                     type(e).__name__,
+                    str(e)[:200],
                 )
                 continue
             diffs = config_differences(dict(saved_cfg), config)
@@ -114,15 +119,40 @@ class MetaCheckpointer:
                 )
             except Exception as e:  # noqa: BLE001
                 errors.append(f"{step}: {e}")
+                bad.append(step)
                 log.warning(
-                    "checkpoint %s/%s is corrupt or partial (%s); trying the previous one",
+                    "checkpoint %s/%s is corrupt or partial (%s: %s); trying the previous one",
                     self.directory,
                     step,
                     type(e).__name__,
+                    str(e)[:200],
                 )
                 continue
-            return out["state"], dict(out["host"]), step
-        raise CheckpointError(f"no readable checkpoint in {self.directory}:\n  " + "\n  ".join(errors))
+            self._set_aside(bad)
+            # Orbax hands back arrays committed to a device; a fresh state is uncommitted. Made alike, a
+            # resumed run lowers and compiles exactly the program of an uninterrupted one (and a jitted
+            # generation does not add a cache entry).
+            state = jax.device_put(jax.device_get(out["state"]))
+            return state, dict(out["host"]), step
+        raise CheckpointError(
+            f"no readable checkpoint in {self.directory}; nothing was changed there. Move the step "
+            "directories aside or use a new run directory:\n  " + "\n  ".join(errors)
+        )
+
+    def _set_aside(self, steps: list[int]) -> None:
+        """Renames unreadable step directories to ``<step>.corrupt[-n]`` (Orbax ignores those names)."""
+        for step in steps:
+            src = self.directory / str(step)
+            if not src.is_dir():
+                continue
+            dst, n = self.directory / f"{step}.corrupt", 0
+            while dst.exists():
+                n += 1
+                dst = self.directory / f"{step}.corrupt-{n}"
+            src.rename(dst)
+            log.warning("moved the unreadable checkpoint %s to %s (kept for inspection)", src, dst)
+        if steps:
+            self.mngr.reload()
 
     def close(self) -> None:
         self.mngr.close()

@@ -21,10 +21,20 @@ def aggregate(normalised: jax.Array) -> jax.Array:
     return jnp.mean(normalised, axis=-1)
 
 
-def to_minimise(fitness: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Returns ``(-fitness with non-finite values set to +inf, number of non-finite members)``."""
+def to_minimise(fitness: jax.Array, finite: bool = False) -> tuple[jax.Array, jax.Array]:
+    """Returns ``(-fitness with non-finite values made the worst, number of non-finite members)``.
+
+    Non-finite members (NaN, +inf and -inf alike) become ``+inf``, which a rank-based shaping puts last.
+    With ``finite=True`` (for shapings that use the values themselves, e.g. identity, where one ``inf``
+    would turn the ES mean into NaN) they get the worst finite value of the population instead, or 0 if
+    no member is finite (the ES mean then does not move).
+    """
     bad = ~jnp.isfinite(fitness)
-    return jnp.where(bad, jnp.inf, -fitness), jnp.sum(bad)
+    minimised = jnp.where(bad, jnp.inf, -fitness)
+    if finite:
+        worst = jnp.max(jnp.where(bad, -jnp.inf, minimised))
+        minimised = jnp.where(bad, jnp.where(jnp.all(bad), 0.0, worst), minimised)
+    return minimised, jnp.sum(bad)
 
 
 def antithetic_pair_fitness(fitness: jax.Array) -> jax.Array:
@@ -32,9 +42,11 @@ def antithetic_pair_fitness(fitness: jax.Array) -> jax.Array:
 
     Within each pair the better member gets +1 and the worse 0 (ties: both 0.5), in *maximisation*
     convention -- feed the result through :func:`to_minimise` like any other fitness. The authors' current
-    code flips this sign (open-reference.md §7); here the ES moves toward the better member.
+    code flips this sign (open-reference.md §7); here the ES moves toward the better member. A non-finite
+    member loses to a finite one (two non-finite members tie).
     """
     half = fitness.shape[0] // 2
+    fitness = jnp.where(jnp.isfinite(fitness), fitness, -jnp.inf)
     a, b = fitness[:half], fitness[half:]
     win_a = jnp.where(a > b, 1.0, jnp.where(a < b, 0.0, 0.5))
     return jnp.concatenate([win_a, 1.0 - win_a])

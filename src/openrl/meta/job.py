@@ -73,6 +73,13 @@ def run(
             if restored is not None:
                 es_state, host, step = restored
                 log.info("resumed from %s at generation %d", run_dir / "checkpoints", host["generation"])
+        elif ckpt.mngr.all_steps():
+            # Orbax would silently skip every step that already exists: refuse rather than mix two runs.
+            raise CheckpointError(
+                f"meta.resume=false, but {ckpt.directory} already holds checkpoints (generations "
+                f"{sorted(ckpt.mngr.all_steps())}); use a new run directory (hydra.run.dir=...) or "
+                "meta.resume=true"
+            )
     except CheckpointError:
         ckpt.close()
         raise

@@ -124,10 +124,11 @@ def task_cfg_for(cfg: Any, overrides: list[str], name: str) -> Any:
 def run(cfg: Any, run_dir: Path, resolved: dict[str, Any], overrides: list[str]) -> float:
     mesh = make_mesh(cfg)
     meta = build_meta(cfg, overrides, mesh)
-    if jax.default_backend() == "cpu" and cfg.budget == "paper":
+    if jax.default_backend() == "cpu" and cfg.budget == "paper" and cfg.budgets:
         log.warning(
-            "budget=paper is sized for GPUs (paper Table 7); on this CPU expect days. "
-            "Use budget=small or budget=smoke to try it out."
+            "budget=paper is sized for GPUs (paper Table 7) and is about to run on a CPU: expect days. "
+            "Smaller presets for this experiment: %s (e.g. budget=small).",
+            ", ".join(sorted(cfg.budgets)),
         )
     arch = {
         "optimizer": cfg.optimizer.name,

@@ -6,7 +6,9 @@
 * The population is sharded over devices with ``jax.sharding`` when a mesh is given, and evaluated in
   chunks of ``population_chunk`` members (``lax.map``) when it does not fit in memory; both give the same
   numbers as one ``vmap``.
-* Nothing in here depends on the generation index as a Python value, so generations never recompile.
+* Nothing in here depends on the generation index as a Python value, and the ES state is kept free of
+  weakly-typed leaves (:func:`_strong`), so generations never recompile and a state restored from a
+  checkpoint compiles to the very same program as a fresh one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,33 @@ from openrl.meta import fitness as F
 from openrl.ppo.train import PPOHParams, PPOTrainer
 
 SHAPING = {"centered_rank": centered_rank_fitness_shaping_fn, "identity": identity_fitness_shaping_fn}
+
+
+def _tied_is_zero(shaping: Any) -> Any:
+    """``shaping``, but exact zeros when every member has the same fitness (e.g. all of them failed).
+
+    There is no signal then, and the mean must not move. evosax's centred ranks of a fully tied population
+    come out of XLA as 1.5e-8 instead of 0, and Adam normalises the resulting rounding-noise gradient into
+    a step of up to ``lr`` in a random direction. Untied populations are shaped exactly as evosax does.
+    """
+
+    def fn(population: Any, fitness: jax.Array, state: Any, params: Any) -> jax.Array:
+        shaped = shaping(population, fitness, state, params)
+        tied = jnp.all(fitness == fitness[..., :1], axis=-1, keepdims=True)
+        return jnp.where(tied, jnp.zeros_like(shaped), shaped)
+
+    return fn
+
+
+def _strong(tree: Any) -> Any:
+    """Every leaf as a strongly-typed array of its own dtype.
+
+    evosax initialises some state fields from Python scalars (``generation_counter=0``,
+    ``best_fitness=inf``), which JAX types weakly, while ``tell`` returns them strongly typed: without this
+    the second generation would retrace and recompile, and a resumed run (Orbax restores strong types)
+    would compile a different program than an uninterrupted one.
+    """
+    return jax.tree.map(lambda x: jnp.asarray(x, dtype=jnp.asarray(x).dtype), tree)
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,7 +79,7 @@ def make_strategy(es_cfg: Any, solution: Any) -> Open_ES:
         use_antithetic_sampling=es_cfg.antithetic,
         optimizer=meta_opt,
         std_schedule=sigma,
-        fitness_shaping_fn=SHAPING[es_cfg.fitness_shaping],
+        fitness_shaping_fn=_tied_is_zero(SHAPING[es_cfg.fitness_shaping]),
     )
 
 
@@ -69,6 +98,7 @@ class MetaTrainer:
         self.solution = solution
         self.strategy = make_strategy(es_cfg, solution)
         self.es_params = self.strategy.default_params
+        self.finite_fitness = es_cfg.fitness_shaping == "identity"  # see fitness.to_minimise
         self.num_rollouts = num_rollouts
         self.population_chunk = population_chunk
         self.mesh = mesh
@@ -78,7 +108,7 @@ class MetaTrainer:
     # -- ES state -----------------------------------------------------------------------------------
     def init(self, key: jax.Array, mean: Any | None = None) -> Any:
         mean = jax.tree.map(jnp.zeros_like, self.solution) if mean is None else mean
-        return self.strategy.init(key, mean, self.es_params)
+        return _strong(self.strategy.init(key, mean, self.es_params))
 
     def mean_params(self, es_state: Any) -> Any:
         return self.strategy.get_mean(es_state)
@@ -114,12 +144,15 @@ class MetaTrainer:
         raw = self.evaluate(population, k_eval)
         normalised = F.normalise(raw, self.normalisers)
         fit = F.aggregate(normalised)
-        if self.antithetic_task_sampling:
-            fit = F.antithetic_pair_fitness(fit)
-        minimised, n_bad = F.to_minimise(fit)
+        # Non-finite members are counted here, before the pairwise comparison turns them into finite
+        # wins/losses (where they lose to any finite partner).
+        ranked = F.antithetic_pair_fitness(fit) if self.antithetic_task_sampling else fit
+        minimised, _ = F.to_minimise(ranked, finite=self.finite_fitness)
+        n_bad = jnp.sum(~jnp.isfinite(fit))
         lr = es_state.opt_state.hyperparams["learning_rate"]
         sigma = es_state.std
         es_state, _ = self.strategy.tell(k_tell, population, minimised, es_state, self.es_params)
+        es_state = _strong(es_state)
         finite = jnp.isfinite(raw)
         metrics = {
             "raw": raw,

@@ -7,6 +7,11 @@ loop never asks which rule it has.
 ``rule_params`` is a pytree of *traced* values: for a learned optimizer the meta-parameters an evolution
 strategy perturbs; for Adam its learning rate and betas. Because they are traced, sweeping a learning
 rate or evaluating a new ES generation never recompiles, and both can be ``vmap``-ped.
+
+Optional extension (paper App. F analysis): a rule with a truthy static attribute ``analysis`` must also
+provide ``update_with_analysis(rule_params, state, grads, params, ctx) -> (new_params, new_state,
+stats)``, ``stats`` a pytree of scalars; the PPO loop then calls it instead of ``update`` and reports
+``stats`` as ``metrics["analysis"]``. Rules without the attribute (every optax rule) are unaffected.
 """
 
 from __future__ import annotations

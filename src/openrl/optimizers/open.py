@@ -31,6 +31,14 @@ order, i.e. ``[sign(m_0.1) .. sign(m_0.9999), log|m_0.1| .. log|m_0.9999|, sign(
 normalised per tensor -- 2 outputs, no noise, no parameter value, no proportions, no dormancy. It is this
 class with ``use_param=False`` and every optional input off (:func:`no_features`).
 
+**Analysis** (paper App. F; opt-in, ``analysis=True``): :meth:`OpenRule.update_with_analysis` returns
+the same update plus, per network and for both together, the cosine similarity of the applied update
+with the gradient and with each momentum, mean ``|u_hat / p|`` and (actor) mean ``|a3 delta / p|``
+(:mod:`openrl.optimizers.analysis`). The PPO loop calls it only when the switch is on.
+
+**Any pytree**: :meth:`OpenRule.features` builds the inputs of one arbitrary parameter tree from
+explicit proportions and a dormancy row; the drop-in optax API (:mod:`openrl.optimizers.dropin`) uses it.
+
 **Vectorisation**: each network's parameter tree is raveled into one flat vector per update (in
 ``ravel_pytree`` order) and everything is channel-major: momenta ``(6, n)``, carries ``(F, n)``, inputs
 ``(C, n)``, so elementwise ops and LayerNorm reductions run contiguously along the long parameter axis
@@ -52,6 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from openrl.optimizers import analysis as analysis_lib
 from openrl.optimizers.base import Params, UpdateContext
 from openrl.optimizers.weights import load_flat, unflatten
 
@@ -106,6 +115,22 @@ def _layer_norm_t(y: jax.Array, p: dict[str, jax.Array], eps: float) -> jax.Arra
     return (y - mean) * (jax.lax.rsqrt(var + eps) * p["scale"][:, None]) + p["bias"][:, None]
 
 
+def gru_step_t(g: dict[str, Any], carry_t: jax.Array, x_t: jax.Array) -> jax.Array:
+    """``flax.linen.GRUCell`` (params ``g`` = its ``{"params": ...}`` inner dict) in channel-major layout:
+    ``carry_t (F, n)``, ``x_t (C, n)`` -> new carry ``(F, n)``; the three input matmuls and the three
+    recurrent matmuls are each fused into one."""
+    f = carry_t.shape[0]
+    wi = jnp.concatenate([g["ir"]["kernel"], g["iz"]["kernel"], g["in"]["kernel"]], axis=1).T  # (3F, C)
+    bi = jnp.concatenate([g["ir"]["bias"], g["iz"]["bias"], g["in"]["bias"]])[:, None]
+    wh = jnp.concatenate([g["hr"]["kernel"], g["hz"]["kernel"], g["hn"]["kernel"]], axis=1).T  # (3F, F)
+    gi = jnp.dot(wi, x_t, precision=_HI) + bi
+    gh = jnp.dot(wh, carry_t, precision=_HI)
+    r = jax.nn.sigmoid(gi[:f] + gh[:f])
+    z = jax.nn.sigmoid(gi[f : 2 * f] + gh[f : 2 * f])
+    n = jnp.tanh(gi[2 * f :] + r * (gh[2 * f :] + g["hn"]["bias"][:, None]))
+    return (1.0 - z) * n + z * carry_t
+
+
 def meta_forward_t(
     meta: Any, carry_t: jax.Array, x_t: jax.Array, ln_eps: float = 1e-6
 ) -> tuple[jax.Array, jax.Array]:
@@ -117,18 +142,7 @@ def meta_forward_t(
     the long parameter axis (3x faster on CPU than ``(n, C)``), and fuses the three GRU input matmuls and
     the three recurrent matmuls into one each.
     """
-    g = meta["gru_params"]["params"]
-    f = carry_t.shape[0]
-    wi = jnp.concatenate([g["ir"]["kernel"], g["iz"]["kernel"], g["in"]["kernel"]], axis=1).T  # (3F, C)
-    bi = jnp.concatenate([g["ir"]["bias"], g["iz"]["bias"], g["in"]["bias"]])[:, None]
-    wh = jnp.concatenate([g["hr"]["kernel"], g["hz"]["kernel"], g["hn"]["kernel"]], axis=1).T  # (3F, F)
-    gi = jnp.dot(wi, x_t, precision=_HI) + bi
-    gh = jnp.dot(wh, carry_t, precision=_HI)
-    r = jax.nn.sigmoid(gi[:f] + gh[:f])
-    z = jax.nn.sigmoid(gi[f : 2 * f] + gh[f : 2 * f])
-    n = jnp.tanh(gi[2 * f :] + r * (gh[2 * f :] + g["hn"]["bias"][:, None]))
-    h = (1.0 - z) * n + z * carry_t
-
+    h = gru_step_t(meta["gru_params"]["params"], carry_t, x_t)
     m = meta["params"]["params"]
     y = jnp.dot(m["layers_0"]["kernel"].T, h, precision=_HI) + m["layers_0"]["bias"][:, None]
     y = jax.nn.relu(_layer_norm_t(y, m["layers_1"], ln_eps))
@@ -159,7 +173,10 @@ class OpenRule:
             column (False drops it: the GRU input size shrinks).
         use_stochasticity: third output and actor noise (False: 2 outputs, deterministic).
         separated: actor and critic get their own meta-parameters.
-        weights: a flat float32 ``.npy`` loaded by :meth:`default_params` (None: zeros, the ES start).
+        weights: a flat float32 ``.npy`` (or an optimizer directory holding ``optimizer.npy``) loaded by
+            :meth:`default_params` (None: zeros, the ES start).
+        analysis: the PPO loop records the App. F statistics per update (:meth:`update_with_analysis`);
+            static, so the default (off) adds nothing to the compiled program.
         name: "open" or "no_features" (used in messages only).
     """
 
@@ -177,6 +194,7 @@ class OpenRule:
     use_stochasticity: bool = True
     separated: bool = False
     weights: str | None = None
+    analysis: bool = False
     log_eps: float = 1e-13
     norm_eps: float = 1e-5
     dormancy_eps: float = 1e-11
@@ -300,6 +318,31 @@ class OpenRule:
         return {net: self._net_inputs(net, params[net], grads[net], state[net], ctx) for net in params}
 
     def _net_inputs(self, net: str, p_tree: Any, g_tree: Any, st: OpenNetState, ctx: UpdateContext):
+        treedef = jax.tree.structure(p_tree)
+        lps = treedef.flatten_up_to(ctx.layer_props[net]) if self.use_layer_prop else None
+        dorm = None
+        if self.use_dormancy:
+            acts, scores = ctx.activations[net], {}
+            dorm = jnp.concatenate([self._dormancy_row(net, l, acts, scores) for l in _layout(p_tree)])
+        return self.features(p_tree, g_tree, st.momenta, ctx.training_prop, ctx.batch_prop, lps, dorm)
+
+    def features(
+        self,
+        p_tree: Any,
+        g_tree: Any,
+        momenta: jax.Array,
+        training_prop: jax.Array | float,
+        batch_prop: jax.Array | float,
+        layer_props: list[Any] | None = None,
+        dormancy: jax.Array | None = None,
+    ) -> tuple[jax.Array, jax.Array]:
+        """The input matrix of one parameter tree: ``(x (num_inputs, n), new momenta (D, n))``.
+
+        Works on any pytree (columns in ``ravel_pytree`` order). ``layer_props`` is one scalar per leaf
+        of ``p_tree`` in leaf order (needed iff ``use_layer_prop``); ``dormancy`` is the flat ``(n,)``
+        row of downstream-neuron scores (needed iff ``use_dormancy``). Momenta are updated with ``g``
+        before the features are built.
+        """
         layout = _layout(p_tree)
         treedef = jax.tree.structure(p_tree)
         p = _ravel(jax.tree.leaves(p_tree))
@@ -307,7 +350,7 @@ class OpenRule:
         n = p.shape[0]
 
         d = jnp.asarray(self.decays, jnp.float32)[:, None]
-        m = st.momenta * d + g[None, :] * (1.0 - d)  # (1 - d) in float32, as the authors compute it
+        m = momenta * d + g[None, :] * (1.0 - d)  # (1 - d) in float32, as the authors compute it
 
         rows = [p[None]] if self.use_param else []
         rows += [jnp.sign(m), jnp.log(jnp.abs(m) + self.log_eps)]
@@ -335,15 +378,17 @@ class OpenRule:
             )
 
         if self.use_training_prop:
-            feats.append(jnp.broadcast_to(jnp.asarray(ctx.training_prop, jnp.float32), (1, n)))
+            feats.append(jnp.broadcast_to(jnp.asarray(training_prop, jnp.float32), (1, n)))
         if self.use_layer_prop:
-            lps = treedef.flatten_up_to(ctx.layer_props[net])
-            feats.append(tiled([jnp.asarray(v, jnp.float32) for v in lps])[None])
+            if layer_props is None:
+                raise ValueError(f"{self.describe()} conditions on layer proportions but none were given")
+            feats.append(tiled([jnp.asarray(v, jnp.float32) for v in layer_props])[None])
         if self.use_batch_prop:
-            feats.append(jnp.broadcast_to(jnp.asarray(ctx.batch_prop, jnp.float32), (1, n)))
+            feats.append(jnp.broadcast_to(jnp.asarray(batch_prop, jnp.float32), (1, n)))
         if self.use_dormancy:
-            acts, scores = ctx.activations[net], {}
-            feats.append(jnp.concatenate([self._dormancy_row(net, l, acts, scores) for l in layout])[None])
+            if dormancy is None:
+                raise ValueError(f"{self.describe()} conditions on dormancy but none was given")
+            feats.append(jnp.asarray(dormancy, jnp.float32).reshape(1, n))
         x = jnp.concatenate(feats, axis=0) if len(feats) > 1 else feats[0]
         return x, m
 
@@ -406,21 +451,41 @@ class OpenRule:
         params: Params,
         ctx: UpdateContext,
     ) -> tuple[Params, dict[str, OpenNetState]]:
+        new_params, new_state, _ = self._update(rule_params, state, grads, params, ctx, analysis=False)
+        return new_params, new_state
+
+    def update_with_analysis(
+        self,
+        rule_params: Any,
+        state: dict[str, OpenNetState],
+        grads: Params,
+        params: Params,
+        ctx: UpdateContext,
+    ) -> tuple[Params, dict[str, OpenNetState], dict[str, dict[str, jax.Array]]]:
+        """:meth:`update` plus the App. F statistics (:mod:`openrl.optimizers.analysis`) of this step:
+        ``{net or "all": {"cos_g", "cos_m<beta>" x6, "update_over_param", ["noise_over_param"]}}``.
+        The PPO loop calls it instead of :meth:`update` only when ``analysis=True``."""
+        return self._update(rule_params, state, grads, params, ctx, analysis=True)
+
+    def _update(self, rule_params, state, grads, params, ctx, analysis: bool):
         a1, a2, a3 = self.alpha1, self.alpha2, self.alpha3
         outs = self.outputs(rule_params, state, grads, params, ctx)
-        updates, new_state = {}, {}
+        updates, new_state, parts = {}, {}, {}
         total, count = jnp.zeros((), jnp.float32), 0
         for net, (o, h, m) in outs.items():
             u = o[0] * a1 * jnp.exp(a2 * o[1])
+            u_hat, noise_scale = u, None
             if self.use_stochasticity and net in NOISE_NETS:
-                u = u + o[2] * a3 * self._noise(ctx.key, params[net])
+                noise_scale = o[2] * a3
+                u = u + noise_scale * self._noise(ctx.key, params[net])
             updates[net] = u
             total = total + jnp.sum(u)
             count += u.shape[0]
             new_state[net] = OpenNetState(momenta=m, carry=h, iteration=state[net].iteration + 1)
+            parts[net] = (u_hat, noise_scale, m)
 
         mean = total / count  # ONE scalar over every actor and critic update element
-        new_params = {}
+        new_params, stats = {}, {}
         for net, p_tree in params.items():
             u = updates[net] - mean
             leaves, treedef = jax.tree.flatten(p_tree)
@@ -430,7 +495,28 @@ class OpenRule:
                 out.append(leaf - u[start : start + size].reshape(jnp.shape(leaf)).astype(leaf.dtype))
                 start += size
             new_params[net] = jax.tree.unflatten(treedef, out)
-        return new_params, new_state
+            if analysis:
+                updates[net] = u
+        if analysis:
+            stats = self._analysis(params, grads, updates, parts)
+        return new_params, new_state, stats
+
+    def _analysis(self, params, grads, updates, parts) -> dict[str, dict[str, jax.Array]]:
+        flat = {}
+        for net, p_tree in params.items():
+            treedef = jax.tree.structure(p_tree)
+            p = _ravel(jax.tree.leaves(p_tree))
+            g = _ravel(treedef.flatten_up_to(grads[net]))
+            u_hat, noise_scale, m = parts[net]
+            flat[net] = (updates[net], g, m, p, u_hat, noise_scale)
+        stats = {
+            net: analysis_lib.update_stats(u, g, m, self.decays, p, u_hat, ns)
+            for net, (u, g, m, p, u_hat, ns) in flat.items()
+        }
+        if len(flat) > 1:
+            cat = [jnp.concatenate(xs, axis=-1) for xs in zip(*(v[:5] for v in flat.values()))]
+            stats["all"] = analysis_lib.update_stats(cat[0], cat[1], cat[2], self.decays, cat[3], cat[4])
+        return stats
 
     @staticmethod
     def _noise(key: jax.Array, p_tree: Any) -> jax.Array:
@@ -473,6 +559,7 @@ __all__ = [
     "OpenNetState",
     "OpenRule",
     "dormancy_score",
+    "gru_step_t",
     "meta_forward",
     "meta_forward_t",
     "meta_param_count",

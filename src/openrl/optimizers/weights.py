@@ -4,10 +4,16 @@ A file is a plain ``np.save`` of one 1-D float32 vector (no pickle), laid out as
 ``jax.flatten_util.ravel_pytree`` of the meta-parameter pytree: dict keys sorted, every leaf raveled in
 C order (../shared/spec/open-reference.md §8). ES checkpoints written by :func:`save_flat` use the same
 format, so released weights and our own checkpoints are interchangeable.
+
+An *optimizer directory* is what the meta-training job exports (``best/``, ``latest/``) and what
+``openrl-import-weights`` writes: ``optimizer.npy`` (the flat vector above) plus ``meta.json``
+(architecture, source, ...). Wherever a weights path is accepted, such a directory is accepted too.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +21,9 @@ from typing import Any
 import jax
 import numpy as np
 from jax.flatten_util import ravel_pytree
+
+OPTIMIZER_FILE = "optimizer.npy"
+META_FILE = "meta.json"
 
 
 class WeightsError(ValueError):
@@ -25,7 +34,8 @@ def load_flat(path: str | os.PathLike, expected_sizes: tuple[int, ...], arch: st
     """Reads a flat float32 vector and checks its length.
 
     Args:
-        path: an ``.npy`` file holding one 1-D float vector.
+        path: an ``.npy`` file holding one 1-D float vector, or an optimizer directory holding one as
+            ``optimizer.npy``.
         expected_sizes: the lengths the selected architecture accepts (first = the canonical one).
         arch: a human-readable description of the architecture, used in error messages.
 
@@ -33,7 +43,7 @@ def load_flat(path: str | os.PathLike, expected_sizes: tuple[int, ...], arch: st
         FileNotFoundError: the file does not exist (the message names it).
         WeightsError: the file is unreadable, not a 1-D float vector, of the wrong length, or non-finite.
     """
-    p = Path(os.path.expanduser(os.fspath(path)))
+    p = resolve_weights_path(path)
     if not p.is_file():
         raise FileNotFoundError(
             f"weights file {str(p)!r} does not exist (expected a flat float32 .npy vector)"
@@ -50,11 +60,46 @@ def load_flat(path: str | os.PathLike, expected_sizes: tuple[int, ...], arch: st
     if arr.ndim != 1 or arr.size not in expected_sizes:
         raise WeightsError(
             f"weights file {str(p)!r} holds {arr.size} values (shape {arr.shape}); the selected architecture "
-            f"{arch} expects a flat vector of {want} values"
+            f"{arch} expects a flat vector of {want} values{_described_as(p)}"
         )
     if not np.all(np.isfinite(arr)):
         raise WeightsError(f"weights file {str(p)!r} contains non-finite values")
     return arr.astype(np.float32)
+
+
+def resolve_weights_path(path: str | os.PathLike) -> Path:
+    """A weights path as given, or ``DIR/optimizer.npy`` when it names an optimizer directory."""
+    p = Path(os.path.expanduser(os.fspath(path)))
+    if p.is_dir():
+        inner = p / OPTIMIZER_FILE
+        if not inner.is_file():
+            raise FileNotFoundError(
+                f"weights directory {str(p)!r} has no {OPTIMIZER_FILE} (expected an optimizer directory as "
+                "written by meta-training or openrl-import-weights, or a flat float32 .npy file)"
+            )
+        return inner
+    return p
+
+
+def _described_as(npy: Path) -> str:
+    """' (meta.json says ...)' when the vector sits in an optimizer directory with a readable meta.json."""
+    meta_file = npy.parent / META_FILE
+    if npy.name != OPTIMIZER_FILE or not meta_file.is_file():
+        return ""
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, ValueError):
+        return ""
+    said = {k: meta[k] for k in ("optimizer", "arch", "config", "num_meta_params") if k in meta}
+    return f" ({META_FILE} describes it as {said})" if said else ""
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def save_flat(path: str | os.PathLike, tree: Any) -> Path:

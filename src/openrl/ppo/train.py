@@ -7,7 +7,10 @@ Faithful to the authors' inner loop (../shared/spec/open-reference.md §3):
 * clipped surrogate, clipped value loss, per-minibatch advantage normalisation, entropy bonus;
 * ``value_and_grad`` of the total loss w.r.t. actor and critic separately, each gradient clipped to
   ``max_grad_norm`` on its own;
-* training proportion u/(U-1), batch (epoch) proportion e/(E-1), layer proportions h/H.
+* training proportion u/(U-1), batch (epoch) proportion e/(E-1), layer proportions h/H;
+* optional optimizer statistics (paper App. F): when ``rule.analysis`` is true the loop calls
+  ``rule.update_with_analysis`` and adds ``metrics["analysis"]`` (mean over the update's minibatch steps);
+  otherwise the traced program is exactly the plain one.
 
 Static vs traced: everything that fixes a shape (envs, steps, minibatches, epochs, widths, update count)
 lives in :class:`PPOStatic`; loss coefficients live in :class:`PPOHParams` and the optimizer's
@@ -130,6 +133,11 @@ class PPOTrainer:
         self.static = static
         self.env = env
         self.rule = rule
+        # Opt-in optimizer statistics (paper App. F): a static switch on the rule. When off (the default
+        # and every handcrafted rule) the loop calls ``rule.update`` exactly as before.
+        self.analysis = bool(getattr(rule, "analysis", False))
+        if self.analysis and not callable(getattr(rule, "update_with_analysis", None)):
+            raise TypeError(f"{type(rule).__name__}.analysis is set but it has no update_with_analysis()")
         self.actor = Actor(env.action_dim, static.widths, static.activation, env.discrete)
         self.critic = Critic(static.widths, static.activation)
 
@@ -252,6 +260,7 @@ class PPOTrainer:
             return total, (value_loss, actor_loss, ent, {"actor": acts_a, "critic": acts_c})
 
         grad_fn = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)
+        analysis = self.analysis
         clip = optax.clip_by_global_norm(hp.max_grad_norm)
 
         def minibatch_step(carry, xs):
@@ -269,10 +278,15 @@ class PPOTrainer:
                 activations=acts,
                 key=k_rule,
             )
-            params, opt_state = self.rule.update(
-                rule_params, opt_state, {"actor": g_a, "critic": g_c}, params, ctx
-            )
-            return (params, opt_state, rng), (vl, al, ent, acts)
+            grads = {"actor": g_a, "critic": g_c}
+            if analysis:
+                params, opt_state, opt_stats = self.rule.update_with_analysis(
+                    rule_params, opt_state, grads, params, ctx
+                )
+            else:  # the default: nothing extra is traced
+                params, opt_state = self.rule.update(rule_params, opt_state, grads, params, ctx)
+                opt_stats = None
+            return (params, opt_state, rng), (vl, al, ent, acts, opt_stats)
 
         def epoch_step(carry, epoch):
             params, opt_state, rng = carry
@@ -290,7 +304,7 @@ class PPOTrainer:
             )
             return (params, opt_state, rng), out
 
-        (params, opt_state, rng), (vl, al, ent, acts) = jax.lax.scan(
+        (params, opt_state, rng), (vl, al, ent, acts, opt_stats) = jax.lax.scan(
             epoch_step, (params, state.opt_state, rng), jnp.arange(s.update_epochs)
         )
 
@@ -312,6 +326,9 @@ class PPOTrainer:
                 for net, layer_acts in last_acts.items()
             },
         }
+        if analysis:
+            # the optimizer's App. F statistics, averaged over this update's epochs x minibatches
+            metrics["analysis"] = jax.tree.map(lambda x: jnp.nanmean(x, axis=(0, 1)), opt_stats)
         new_state = RunnerState(
             params=params, opt_state=opt_state, env_state=env_state, obs=obs, rng=rng, update=state.update + 1
         )

@@ -108,6 +108,12 @@ def run(cfg: Any, run_dir: Path, resolved: dict[str, Any]) -> float:
                     for net, layers in metrics["dormancy"].items():
                         for layer, v in layers.items():
                             row[f"dormancy/{net}/{layer}"] = float(np.mean(v[:, j]))
+                    for net, stats in metrics.get("analysis", {}).items():  # optimizer.analysis=true
+                        for k, v in stats.items():
+                            col = np.asarray(v[:, j], np.float64)
+                            row[f"analysis/{net}/{k}"] = (
+                                float(np.nanmean(col)) if np.isfinite(col).any() else float("nan")
+                            )
                     logger.log(row, step=(u + 1) * steps_per_update * 1)
                 done_updates += n
                 final_returns = np.asarray(metrics["final_return"][:, -1])
