@@ -25,6 +25,36 @@ def iqm(x: np.ndarray) -> float:
     return float(stats.trim_mean(np.asarray(x), 0.25))
 
 
+def run_one(overrides: list[str], seeds: int, key_seed: int = 0) -> dict:
+    """Trains ``seeds`` vmapped seeds (keys ``split(PRNGKey(key_seed), seeds)``); per-seed final returns."""
+    trainer, rule_params, hp, cfg = build(overrides)
+    keys = jax.random.split(jax.random.PRNGKey(key_seed), seeds)
+    fn = jax.jit(jax.vmap(trainer.train, in_axes=(0, None, None)))
+    with Timer() as tc:
+        compiled = fn.lower(keys, rule_params, hp).compile()
+    with Timer() as tr:
+        _, metrics = jax.block_until_ready(compiled(keys, rule_params, hp))
+    final = np.asarray(metrics["final_return"][:, -1])
+    curve = np.nanmean(np.asarray(metrics["episode_return"]), axis=0)
+    steps = trainer.static.num_updates * trainer.static.batch_size
+    return {
+        "overrides": overrides,
+        "total_timesteps_per_seed": steps,
+        "seed_keys": f"jax.random.split(PRNGKey({key_seed}), {seeds})",
+        "final_return": final.tolist(),
+        "final_return_mean": float(final.mean()),
+        "final_return_iqm": iqm(final),
+        "last_update_completed_episode_return": np.asarray(metrics["episode_return"][:, -1]).tolist(),
+        "authors_adam_return": cfg.env.adam_return,
+        "curve_every_10pct": [float(curve[int(i)]) for i in np.linspace(0, len(curve) - 1, 11)],
+        "compile_s": tc.wall,
+        "run_wall_s": tr.wall,
+        "run_cpu_s": tr.cpu,
+        "env_steps_per_s": steps * seeds / tr.wall,
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--games", nargs="+", default=["breakout", "asterix", "freeway", "spaceinvaders"])
@@ -43,42 +73,13 @@ def main() -> None:
                 ov.append(f"optimizer.anneal_lr={'true' if anneal == 'on' else 'false'}")
             if args.timesteps:
                 ov.append(f"ppo.total_timesteps={args.timesteps}")
-            trainer, rule_params, hp, cfg = build(ov)
-            keys = jax.random.split(jax.random.PRNGKey(0), args.seeds)
-            fn = jax.jit(jax.vmap(trainer.train, in_axes=(0, None, None)))
-            with Timer() as tc:
-                compiled = fn.lower(keys, rule_params, hp).compile()
-            with Timer() as tr:
-                _, metrics = jax.block_until_ready(compiled(keys, rule_params, hp))
-            final = np.asarray(metrics["final_return"][:, -1])
-            last_completed = np.asarray(metrics["episode_return"][:, -1])
-            curve = np.nanmean(np.asarray(metrics["episode_return"]), axis=0)
-            steps = trainer.static.num_updates * trainer.static.batch_size * args.seeds
             key = f"{game}/anneal={anneal}"
-            results["runs"][key] = {
-                "overrides": ov,
-                "optimizer": dict(
-                    rule_params=jax.tree.map(float, rule_params), anneal_lr=trainer.rule.anneal_lr
-                ),
-                "total_timesteps_per_seed": trainer.static.num_updates * trainer.static.batch_size,
-                "seeds": list(range(args.seeds)),
-                "seed_keys": "jax.random.split(PRNGKey(0), seeds)",
-                "final_return": final.tolist(),
-                "final_return_mean": float(final.mean()),
-                "final_return_iqm": iqm(final),
-                "last_update_completed_episode_return": last_completed.tolist(),
-                "authors_adam_return": cfg.env.adam_return,
-                "curve_every_10pct": [float(curve[int(i)]) for i in np.linspace(0, len(curve) - 1, 11)],
-                "compile_s": tc.wall,
-                "run_wall_s": tr.wall,
-                "run_cpu_s": tr.cpu,
-                "env_steps_per_s": steps / tr.wall,
-                "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-            }
+            r = results["runs"][key] = run_one(ov, args.seeds)
+            final = np.asarray(r["final_return"])
             write(args.out, results)
             print(
                 f"{key}: final {np.round(final, 2).tolist()} mean {final.mean():.2f} iqm {iqm(final):.2f} "
-                f"(authors' Adam {cfg.env.adam_return}) wall {tr.wall:.0f}s cpu {tr.cpu:.0f}s",
+                f"(authors' Adam {r['authors_adam_return']}) wall {r['run_wall_s']:.0f}s cpu {r['run_cpu_s']:.0f}s",
                 flush=True,
             )
 

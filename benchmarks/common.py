@@ -24,7 +24,7 @@ def build(overrides: list[str]):
     """(trainer, rule_params, hparams, cfg) for a config composed exactly as `openrl-train` does."""
     from openrl.builders import build_trainer
 
-    _, cfg = load_config(overrides)
+    _, cfg = load_config(["experiment=ppo", *overrides])
     trainer, rule_params, hp = build_trainer(cfg)
     return trainer, rule_params, hp, cfg
 

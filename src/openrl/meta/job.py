@@ -165,6 +165,10 @@ def run(
                 if (g + 1) % eval_every == 0 or g + 1 == num_generations:
                     validate(g + 1)
                 if (g + 1) % cfg.meta.checkpoint_every == 0 or g + 1 == num_generations:
+                    # Metrics up to a checkpoint must be on disk before it: a resumed run never logs
+                    # those generations again (a SIGKILL loses whatever is still in the file buffer).
+                    if getattr(logger, "jsonl", None) is not None:
+                        logger.jsonl.flush()
                     ckpt.save(g + 1, es_state, host, resolved)
                 bar.update(1)
                 bar.set_postfix(
