@@ -76,7 +76,7 @@ def test_compose_and_resolve_tuned(env, opt):
 @pytest.mark.parametrize(
     ("env", "opt", "expected"),
     [
-        ("breakout", "adam", {"lr": 0.01, "b1": 0.9, "b2": 0.99, "anneal_lr": False}),
+        ("breakout", "adam", {"lr": 0.01, "b1": 0.9, "b2": 0.99, "anneal_lr": True}),
         ("asterix", "adam", {"lr": 0.003, "b1": 0.9, "b2": 0.999, "anneal_lr": True}),
         ("ant", "adam", {"lr": 0.0003, "b1": 0.99, "b2": 0.99, "anneal_lr": False}),
         ("spaceinvaders", "rmsprop", {"lr": 0.009, "decay": 0.99, "anneal_lr": False}),
@@ -109,12 +109,12 @@ def test_default_config_is_breakout_adam():
 
 def test_command_line_override_wins():
     _, obj = load_config(
-        ["experiment=ppo", "env=breakout", "optimizer=adam", "optimizer.lr=0.5", "optimizer.anneal_lr=true"]
+        ["experiment=ppo", "env=breakout", "optimizer=adam", "optimizer.lr=0.5", "optimizer.anneal_lr=false"]
     )
     res = resolve_optimizer(obj.optimizer, "breakout")
     assert res.lr == 0.5
     assert res.b1 == 0.9 and res.b2 == 0.99  # the others stay tuned
-    assert res.anneal_lr is True
+    assert res.anneal_lr is False  # tuned value (true) overridden
     # the config object itself is not mutated by resolution
     assert obj.optimizer.b1 is None
 

@@ -2,11 +2,12 @@
 chunked == vmapped population, sharded == unsharded, checkpoints, W&B id, experiment configs, and
 start-up validation of bad ES configs.
 
-Compilation dominates on small CPUs. The ES arithmetic is tested on a fake task whose "final return" is
-a known function of the meta-parameters (compiles in about a second); one tiny real Breakout PPO + OPEN
-program (``tiny`` fixture) is compiled once per module and shared by the no-recompilation and
-chunking tests. The CLI end-to-end runs (kill and resume, corrupt checkpoints) are in
-tests/test_meta_resume.py.
+Compilation dominates on small CPUs. The ES arithmetic, the job loop (interrupt + resume) and sharding
+are tested on a fake task whose "final return" is a known function of the meta-parameters (compiles in
+about a second); one tiny real Breakout PPO + OPEN program (``tiny`` fixture) is compiled once per
+module and shared by the no-recompilation and chunking tests. Slow (``-m slow``): one tiny generation of
+every meta experiment, and sharding of the real program. The CLI end-to-end runs (SIGKILL and resume,
+corrupt checkpoints, refused configs) are in tests/test_meta_resume.py (slow).
 """
 
 from __future__ import annotations
@@ -65,10 +66,12 @@ class FakeTrainer:
         return None, {"final_return": jnp.stack([jnp.zeros_like(f), f])}  # the last update counts
 
 
-def fake_meta(target=1.0, bad=(), ats=False, **es) -> MetaTrainer:
+def fake_meta(target=1.0, bad=(), ats=False, mesh=None, population_chunk=None, **es) -> MetaTrainer:
     es_cfg = ESConfig(**{"population_size": 8, "sigma_init": 0.1, "lr": 0.05, **es})
     task = Task("fake", FakeTrainer(target, bad), None, 1.0)
-    return MetaTrainer([task], SOLUTION, es_cfg, antithetic_task_sampling=ats)
+    return MetaTrainer(
+        [task], SOLUTION, es_cfg, population_chunk=population_chunk, mesh=mesh, antithetic_task_sampling=ats
+    )
 
 
 def _generations(meta: MetaTrainer, n: int, seed: int = 0):
@@ -162,7 +165,7 @@ def test_non_finite_members_rank_worst_are_counted_and_the_run_goes_on(shaping, 
     # the target lies in that region, so any member the ES trusted there would drag the mean toward it.
     bad = ((1, jnp.inf), (0, jnp.nan))
     gens, gen = _generations(fake_meta(target=1.0, bad=bad, fitness_shaping=shaping, ats=ats), 3)
-    for state, pop, new, m in gens:
+    for _state, pop, new, m in gens:
         flat = np.asarray(jax.vmap(meta_ravel)(pop))
         n_bad = int(np.sum((flat[:, 0] > 0) | (flat[:, 1] > 0)))
         assert 0 < n_bad < 8
@@ -277,41 +280,74 @@ SHARD_SCRIPT = textwrap.dedent(
     import os, sys
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     import jax, numpy as np
+    from jax.sharding import Mesh
     from openrl.config import load_config
     from openrl.meta.setup import build_meta, make_mesh
+    from openrl.meta.trainer import MetaTrainer
     assert len(jax.devices()) == 2, jax.devices()
-    TINY = sys.argv[2:]
-    _, cfg = load_config(TINY)
-    mesh = make_mesh(cfg)
-    assert mesh is not None and mesh.shape == {"pop": 2}, mesh
+    out_path, mode, tests_dir, TINY = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    if mode == "fake":
+        sys.path.insert(0, tests_dir)
+        from test_meta import fake_meta
+        mesh = Mesh(np.asarray(jax.devices()), ("pop",))
+        variants = {
+            "plain": fake_meta(),
+            "sharded": fake_meta(mesh=mesh),
+            "sharded_chunked": fake_meta(mesh=mesh, population_chunk=2),
+        }
+    else:
+        _, cfg = load_config(TINY)
+        mesh = make_mesh(cfg)  # what `openrl-train` does: meta.shard=true and 2 devices
+        assert mesh is not None and mesh.shape == {"pop": 2}, mesh
+        variants = {"plain": build_meta(cfg, TINY, None), "sharded": build_meta(cfg, TINY, mesh)}
+        # a population that does not divide over the devices is refused, naming the field
+        _, bad = load_config([*TINY, "es.antithetic=false", "es.population_size=3"])
+        try:
+            make_mesh(bad)
+            raise SystemExit("make_mesh accepted population 3 on 2 devices")
+        except ValueError as e:
+            assert "es.population_size=3" in str(e), e
     out = {}
-    for name, m in (("plain", None), ("sharded", mesh)):
-        meta = build_meta(cfg, TINY, m)
+    for name, meta in variants.items():
         state = meta.init(jax.random.PRNGKey(0))
-        new, met = jax.jit(meta.generation, compiler_options={"xla_backend_optimization_level": 0})(
-            state, jax.random.PRNGKey(1))
-        out[name + "_mean"] = np.asarray(new.mean)
+        gen = jax.jit(meta.generation, compiler_options={"xla_backend_optimization_level": 0})
+        for g in range(2 if mode == "fake" else 1):
+            state, met = gen(state, jax.random.fold_in(jax.random.PRNGKey(1), g))
+        if name != "plain":
+            assert len(met["raw"].sharding.device_set) == 2, met["raw"].sharding
+        out[name + "_mean"] = np.asarray(state.mean)
         out[name + "_raw"] = np.asarray(met["raw"])
-    # a population that does not divide over the devices is refused, naming the field
-    _, bad = load_config([*TINY, "es.antithetic=false", "es.population_size=3"])
-    try:
-        make_mesh(bad)
-        raise SystemExit("make_mesh accepted population 3 on 2 devices")
-    except ValueError as e:
-        assert "es.population_size=3" in str(e), e
-    np.savez(sys.argv[1], **out)
+    np.savez(out_path, **out)
     print("ok")
     """
 )
 
 
-def test_sharded_population_equals_unsharded(tmp_path):
+def _sharded_run(tmp_path, mode: str) -> dict:
     out = tmp_path / "shard.npz"
     proc = subprocess.run(
-        [sys.executable, "-c", SHARD_SCRIPT, str(out), *TINY], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", SHARD_SCRIPT, str(out), mode, str(Path(__file__).parent), *TINY],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    d = np.load(out)
+    return dict(np.load(out))
+
+
+def test_sharded_population_equals_unsharded(tmp_path):
+    """The MetaTrainer's sharding over a 2-device mesh (and with chunks on top) changes no number."""
+    d = _sharded_run(tmp_path, "fake")
+    for name in ("sharded", "sharded_chunked"):
+        np.testing.assert_array_equal(d[f"{name}_raw"], d["plain_raw"])  # per-member work: bitwise
+        # the ES update sums over the sharded population axis: the order of that sum may differ (1 ulp)
+        np.testing.assert_allclose(d[f"{name}_mean"], d["plain_mean"], rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_sharded_ppo_population_equals_unsharded(tmp_path):
+    """The same with the real program: Breakout PPO + OPEN partitioned over 2 CPU devices by GSPMD."""
+    d = _sharded_run(tmp_path, "real")
     assert len(np.unique(d["plain_raw"])) > 1
     np.testing.assert_array_equal(d["sharded_raw"], d["plain_raw"])
     np.testing.assert_allclose(d["sharded_mean"], d["plain_mean"], rtol=0, atol=1e-7)
@@ -389,6 +425,72 @@ def test_no_readable_checkpoint_is_an_error_and_deletes_nothing(tmp_path):
     assert sorted(str(p) for p in d.rglob("*")) == listing
 
 
+# -- the job loop: interrupted + resumed == uninterrupted (in-process; the CLI + SIGKILL version is in
+#    tests/test_meta_resume.py) ---------------------------------------------------------------------------
+def _job_cfg(**meta):
+    return SimpleNamespace(
+        seed=0,
+        task_name="fake",
+        progress=False,
+        logger=LoggerConfig(wandb_mode="disabled"),
+        meta=SimpleNamespace(**{"resume": True, "keep_checkpoints": 3, "checkpoint_every": 1, **meta}),
+    )
+
+
+def _run_job(run_dir: Path, cfg=None, generations: int = 5):
+    from openrl.meta import job
+
+    resolved = {"seed": 0, "es": {"sigma_init": 0.1, "num_generations": generations}}
+    arch = {"optimizer": "fake", "num_meta_params": DIMS}
+    return job.run(cfg or _job_cfg(), run_dir, resolved, fake_meta(), generations, 2, 2, arch)
+
+
+def test_job_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, caplog):
+    from openrl.meta import job
+    from openrl.runs.logger import RunLogger
+
+    with caplog.at_level("INFO", logger="openrl.meta.job"):
+        ref = _run_job(tmp_path / "a")
+    assert "generation program compiled in" in caplog.text
+    assert "predicted remaining time" in caplog.text  # the duration forecast after the first generation
+
+    class Interrupted(RunLogger):
+        def log(self, metrics, step):
+            super().log(metrics, step)
+            if step == 3 and "es/sigma" in metrics:  # generation 3 done, not yet checkpointed
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(job, "RunLogger", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run_job(tmp_path / "b")
+    monkeypatch.setattr(job, "RunLogger", RunLogger)
+    assert not (tmp_path / "b" / "latest").exists()
+    assert max(int(p.name) for p in (tmp_path / "b" / "checkpoints").iterdir()) == 2
+    caplog.clear()
+    with caplog.at_level("INFO", logger="openrl.meta.job"):
+        out = _run_job(tmp_path / "b")
+    assert "at generation 2" in caplog.text  # resumed from the last checkpoint
+    for name in ("latest/optimizer.npy", "best/optimizer.npy"):
+        assert (tmp_path / "b" / name).read_bytes() == (tmp_path / "a" / name).read_bytes(), name
+    assert out["validation"] == ref["validation"] and out["best_generation"] == ref["best_generation"]
+    assert out["generations"] == ref["generations"] == 5
+    latest = np.load(tmp_path / "a" / "latest" / "optimizer.npy")
+    assert latest.dtype == np.float32 and latest.shape == (DIMS,) and np.any(latest != 0)
+    meta = (tmp_path / "a" / "latest" / "meta.json").read_text()
+    assert '"generation": 5' in meta and '"num_meta_params": 7' in meta
+    # extending a finished run (es.num_generations is resume-tolerant) continues from its last checkpoint
+    more = _run_job(tmp_path / "a", generations=7)
+    assert more["generations"] == 7 and [h["generation"] for h in more["validation"]][-1] == 7
+
+
+def test_job_without_resume_refuses_existing_checkpoints(tmp_path):
+    _run_job(tmp_path, generations=2)
+    listing = sorted(str(p) for p in (tmp_path / "checkpoints").rglob("*"))
+    with pytest.raises(CheckpointError, match="meta.resume=false"):
+        _run_job(tmp_path, cfg=_job_cfg(resume=False), generations=2)
+    assert sorted(str(p) for p in (tmp_path / "checkpoints").rglob("*")) == listing
+
+
 # -- W&B run id survives a resume ---------------------------------------------------------------------------
 def test_wandb_run_id_persists_across_resume(tmp_path, monkeypatch):
     from openrl.runs.logger import RunLogger
@@ -460,15 +562,19 @@ def test_meta_experiment_builds(experiment):
     assert meta.strategy.num_dims > 100
 
 
-def test_multitask_runs_all_four_games():
+def test_multitask_builds_all_four_games():
     from openrl.meta.setup import build_meta
 
     overrides = ["experiment=multitask_minatar", "budget=smoke"]
     _, cfg = load_config(overrides)
     meta = build_meta(cfg, overrides)
     assert sorted(t.name for t in meta.tasks) == ["asterix", "breakout", "freeway", "spaceinvaders"]
-    assert [t.trainer.env.__class__ for t in meta.tasks]  # four distinct envs were built
     assert len({id(t.trainer.env) for t in meta.tasks}) == 4
+    assert len({t.trainer.env.action_dim for t in meta.tasks}) > 1  # really four different games
+    # the budget reached every task's config, not only the first
+    assert {t.trainer.static.num_updates for t in meta.tasks} == {
+        cfg.ppo.total_timesteps // (cfg.ppo.num_envs * cfg.ppo.num_steps)
+    }
 
 
 def _ablation_variants() -> list[str]:
@@ -485,6 +591,46 @@ def test_ablation_variant_composes_and_builds(variant):
     assert cfg.mode == "meta" and cfg.task_name == "ablation_breakout"
     meta = build_meta(cfg, overrides)
     assert meta.strategy.num_dims > 0
+
+
+TINY_RUN = [
+    "es.population_size=2",
+    "ppo.num_envs=4",
+    "ppo.num_steps=8",
+    "ppo.total_timesteps=64",
+    "ppo.num_minibatches=2",
+    "ppo.update_epochs=1",
+    "ppo.width=8",
+]
+RUNS = [
+    pytest.param(e, [], marks=pytest.mark.slow, id=e)
+    for e in META_EXPERIMENTS
+    if e not in ("single_breakout", "ablation_breakout")  # single_breakout: the `tiny` fixture above
+] + [
+    pytest.param(
+        "ablation_breakout", ["optimizer=open_no_stochasticity"], marks=pytest.mark.slow, id="ablation"
+    )
+]
+
+
+@pytest.mark.parametrize("experiment,extra", RUNS)
+def test_meta_experiment_runs_one_tiny_generation(experiment, extra):
+    """Every meta experiment runs one generation (tiny explicit sizes: a budget preset would override
+    them); multitask_minatar evaluates every member on all four games."""
+    from openrl.meta.setup import build_meta
+
+    overrides = [f"experiment={experiment}", *extra, *TINY_RUN]
+    if experiment == "single_ant":
+        overrides.append("env.episode_length=16")
+    _, cfg = load_config(overrides)
+    meta = build_meta(cfg, overrides)
+    state, m = jax.jit(meta.generation, compiler_options=O0)(
+        meta.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1)
+    )
+    m = jax.device_get(m)
+    assert m["raw"].shape == (2, len(cfg.meta.envs) or 1)
+    assert np.all(np.isfinite(m["raw"])) and int(m["nan_count"]) == 0
+    assert np.all(np.isfinite(np.asarray(state.mean))) and int(state.generation_counter) == 1
 
 
 # -- bad ES configs fail at start-up, naming the field --------------------------------------------------------

@@ -9,6 +9,7 @@ only the first run pays for compilation.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -147,6 +148,12 @@ def test_kill_and_resume_is_bitwise_identical(reference, tmp_path, env):
     assert proc.returncode == -signal.SIGKILL
     assert not (run_dir / "latest").exists()
     assert 2 <= max(_steps(run_dir)) < GENERATIONS  # killed mid-run: generations are left to replay
+    # metrics of checkpointed generations were on disk before the kill (they are never logged again)
+    rows = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):  # a line cut by the kill
+            rows.append(json.loads(line))
+    assert {0, 1, 2} <= {r["step"] for r in rows}
 
     resumed = _run(run_dir, env)  # the very same command
     assert resumed.returncode == 0, resumed.stderr[-4000:]

@@ -48,7 +48,7 @@ def compose(overrides: list[str]) -> Any:
     if GlobalHydra.instance().is_initialized():
         import hydra
 
-        return to_object(hydra.compose(config_name="config", overrides=list(overrides)))
+        return to_object(hydra.compose(config_name="config", overrides=list(overrides)), list(overrides))
     return load_config(list(overrides))[1]
 
 

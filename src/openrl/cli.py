@@ -23,25 +23,32 @@ register_configs()
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _train(cfg: DictConfig) -> float:
+    overrides = list(HydraConfig.get().overrides.task)
     try:
-        obj = to_object(cfg)
+        obj = to_object(cfg, overrides)
     except ConfigError as e:
         print(f"openrl-train: {e}", file=sys.stderr)
         sys.exit(2)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     from openrl.config import apply_budget
     from openrl.runs import metadata
+    from openrl.runs.checkpoint import CheckpointError
 
-    resolved = OmegaConf.to_container(apply_budget(cfg), resolve=True)
-    metadata.write(run_dir, resolved)
-    if obj.mode == "meta":
-        from openrl.meta import setup
+    resolved = OmegaConf.to_container(apply_budget(cfg, overrides), resolve=True)
+    # A resumed run keeps the record of the run it continues (a refused resume must not overwrite it).
+    if not (run_dir / "checkpoints").exists():
+        metadata.write(run_dir, resolved)
+    try:
+        if obj.mode == "meta":
+            from openrl.meta import setup
 
-        overrides = list(HydraConfig.get().overrides.task)
-        return setup.run(obj, run_dir, resolved, overrides)
-    from openrl.runs import ppo_job
+            return setup.run(obj, run_dir, resolved, overrides)
+        from openrl.runs import ppo_job
 
-    return ppo_job.run(obj, run_dir, resolved)
+        return ppo_job.run(obj, run_dir, resolved)
+    except CheckpointError as e:
+        print(f"openrl-train: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 def train_main() -> None:

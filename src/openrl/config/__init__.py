@@ -46,35 +46,50 @@ BUDGET_KEYS = (
 )
 
 
-def apply_budget(cfg: DictConfig) -> DictConfig:
-    """A copy of ``cfg`` with the selected budget preset (``budgets[budget]``) applied.
-
-    The composed config is not modified; the returned copy is what runs (and what is saved as
-    ``config_resolved.yaml``). ``paper`` with no table entry means the experiment's own values.
-    """
-    name = cfg.get("budget", "paper")
-    table = cfg.get("budgets") or {}
-    if name not in table:
-        if name == "paper":
-            return cfg
-        allowed = ", ".join(sorted({*table, "paper"}))
-        raise ConfigError(f"invalid configuration:\n  - budget={name!r}: allowed values are {allowed}")
-    entries = table[name] or {}
-    unknown = [k for k in entries if k not in BUDGET_KEYS]
-    if unknown:
-        raise ConfigError(
-            "invalid configuration:\n  - "
-            + "\n  - ".join(
-                f"budgets.{name}.{k}: unknown; allowed keys are {', '.join(BUDGET_KEYS)}" for k in unknown
-            )
-        )
-    out = OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"{k}={v}" for k, v in entries.items()]))
+def _override_keys(overrides: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``{key: value}`` of plain ``key=value`` command-line overrides (group choices included)."""
+    out = {}
+    for o in overrides:
+        if "=" in o and not o.startswith("~"):
+            k, v = o.lstrip("+").split("=", 1)
+            out[k] = v
     return out
 
 
-def to_object(cfg: DictConfig) -> Any:
-    """Applies the budget, converts to validated schema objects (raises :class:`ConfigError`)."""
-    obj = OmegaConf.to_object(apply_budget(cfg))
+def apply_budget(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """A copy of ``cfg`` with the selected budget preset (``budgets[budget]``) applied.
+
+    Precedence: experiment values < budget preset < explicit command-line overrides (so
+    ``budget=small es.population_size=8`` runs a population of 8). The composed config is not modified;
+    the returned copy is what runs (and what is saved as ``config_resolved.yaml``). ``paper`` with no
+    table entry means the experiment's own values. Every preset of the experiment is checked, not only
+    the selected one.
+    """
+    name = cfg.get("budget", "paper")
+    table = cfg.get("budgets") or {}
+    errors = [
+        f"budgets.{b}.{k}: unknown; allowed keys are {', '.join(BUDGET_KEYS)}"
+        for b, entries in table.items()
+        for k in (entries or {})
+        if k not in BUDGET_KEYS
+    ]
+    if name not in table and name != "paper":
+        errors.append(f"budget={name!r}: allowed values are {', '.join(sorted({*table, 'paper'}))}")
+    if errors:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
+    if name not in table:
+        return cfg
+    explicit = _override_keys(overrides)
+    entries = {k: v for k, v in (table[name] or {}).items() if k not in explicit}
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"{k}={v}" for k, v in entries.items()]))
+
+
+def to_object(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> Any:
+    """Applies the budget (command-line ``overrides`` win over it), converts, validates.
+
+    Raises :class:`ConfigError` naming every invalid field.
+    """
+    obj = OmegaConf.to_object(apply_budget(cfg, overrides))
     validate(obj)
     return obj
 
@@ -88,4 +103,4 @@ def load_config(overrides: list[str] | None = None, config_name: str = "config")
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=list(overrides or []))
-    return cfg, to_object(cfg)
+    return cfg, to_object(cfg, list(overrides or []))

@@ -91,6 +91,7 @@ class RunLogger:
         row = {"step": int(step), **{k: _clean(v) for k, v in metrics.items()}}
         if self.jsonl is not None:
             self.jsonl.write(json.dumps(row) + "\n")
+            self.jsonl.flush()  # a killed run keeps every line it logged
         if self.wandb_run is not None:
             try:
                 self.wandb_run.log(
