@@ -22,7 +22,7 @@ from omegaconf import MISSING
 @dataclass
 class EnvConfig:
     name: str = MISSING  # short name; key into the optimizers' tuned tables (breakout, ant, ...)
-    family: str = MISSING  # minatar | brax | bsuite | probe
+    family: str = MISSING  # minatar | gymnax (any other gymnax env) | brax | bsuite | probe
     id: str = MISSING  # gymnax id, brax env name, or probe kind
     adam_return: Optional[float] = None  # authors' Adam-PPO return on this env (PPO_TEMP) for normalising
     # How a time-limit end is treated: "done" = as a terminal (the authors' code, default for

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ENV_FAMILIES = ("minatar", "brax", "bsuite", "probe")
+ENV_FAMILIES = ("minatar", "gymnax", "brax", "bsuite", "probe")
 ACTIVATIONS = ("relu", "tanh")
 TRUNCATION = ("done", "bootstrap")
 WANDB_MODES = ("auto", "online", "offline", "disabled")

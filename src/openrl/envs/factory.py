@@ -7,7 +7,7 @@ from openrl.envs.base import VecEnv
 
 def make_env(cfg, num_envs: int) -> VecEnv:
     """Builds the batched environment described by an :class:`openrl.config.schema.EnvConfig`."""
-    if cfg.family == "minatar":
+    if cfg.family in ("minatar", "gymnax"):
         from openrl.envs.gymnax_env import GymnaxVecEnv
 
         return GymnaxVecEnv(cfg.id, num_envs)
