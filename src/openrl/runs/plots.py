@@ -56,7 +56,7 @@ def validation_curve(generations: list[int], scores: list[float], path: Path) ->
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     ax.plot(generations, scores, marker="o")
     ax.set_xlabel("generation")
-    ax.set_ylabel("validation score (mean final return, normalised)")
+    ax.set_ylabel("validation score\n(mean final return; multi-task: Adam-normalised)")
     ax.set_title("ES mean on held-out seeds")
     ax.grid(alpha=0.3)
     fig.tight_layout()
