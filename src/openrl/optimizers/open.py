@@ -160,8 +160,23 @@ def meta_forward(
     return h.T, o.T
 
 
+class MetaTemplateMixin:
+    """Shared by learned rules that keep a zero meta-parameter template in ``self._template``."""
+
+    _template: Any
+
+    def zero_meta_params(self) -> Any:
+        """The rule's meta-parameters, all zeros (the ES starting point)."""
+        return jax.tree.map(jnp.asarray, self._template)
+
+    @property
+    def num_meta_params(self) -> int:
+        """Length of one flat meta-parameter vector (OPEN: 1211 for F=8/Hd=16, 3571 for F=16/Hd=32)."""
+        return int(sum(np.size(x) for x in jax.tree.leaves(self._template)))
+
+
 @dataclass(frozen=True)
-class OpenRule:
+class OpenRule(MetaTemplateMixin):
     """OPEN and its variants (all options are static Python config; meta-parameters are traced).
 
     Attributes:
@@ -258,15 +273,6 @@ class OpenRule:
         mlp_vars = jax.eval_shape(mlp.init, key, jnp.zeros((1, self.gru_features)))
         shapes = {"gru_params": gru_vars, "params": mlp_vars}
         return jax.tree.map(lambda s: np.zeros(s.shape, np.float32), shapes)
-
-    def zero_meta_params(self) -> Any:
-        """One network's meta-parameters, all zeros (the ES starting point; gives exactly zero update)."""
-        return jax.tree.map(jnp.asarray, self._template)
-
-    @property
-    def num_meta_params(self) -> int:
-        """Length of one flat meta-parameter vector (1211 for OPEN F=8/Hd=16, 3571 for F=16/Hd=32)."""
-        return int(sum(np.size(x) for x in jax.tree.leaves(self._template)))
 
     def describe(self) -> str:
         return (

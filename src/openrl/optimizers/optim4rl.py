@@ -62,7 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from openrl.optimizers.base import Params, UpdateContext
-from openrl.optimizers.open import _HI, _ravel, gru_step_t
+from openrl.optimizers.open import _HI, MetaTemplateMixin, _ravel, gru_step_t
 from openrl.optimizers.weights import load_flat, unflatten
 
 NETS = ("m", "v")
@@ -88,7 +88,7 @@ def _mlp_t(p: dict[str, Any], h: jax.Array) -> jax.Array:
 
 
 @dataclass(frozen=True)
-class Optim4RLRule:
+class Optim4RLRule(MetaTemplateMixin):  # zero meta-parameters give p <- p - lr * sign(g)
     """Optim4RL with traced meta-parameters and a static learning rate.
 
     Attributes:
@@ -127,14 +127,6 @@ class Optim4RLRule:
             mlp_vars = jax.eval_shape(mlp.init, key, jnp.zeros((1, self.gru_features)))
             out[net] = {"gru_params": gru_vars, "params": mlp_vars}
         return jax.tree.map(lambda s: np.zeros(s.shape, np.float32), out)
-
-    def zero_meta_params(self) -> Any:
-        """All zeros: the ES start; gives ``p <- p - lr * sign(g)``."""
-        return jax.tree.map(jnp.asarray, self._template)
-
-    @property
-    def num_meta_params(self) -> int:
-        return int(sum(np.size(x) for x in jax.tree.leaves(self._template)))
 
     def describe(self) -> str:
         return f"{self.name} (gru_features={self.gru_features}, hidden={self.hidden})"
