@@ -49,10 +49,14 @@ class RunLogger:
     def __init__(
         self, run_dir: Path, cfg: Any, resolved_config: dict[str, Any], name: str, job_type: str = "train"
     ):
+        import jax
+
         self.run_dir = Path(run_dir)
-        self.jsonl = (self.run_dir / "metrics.jsonl").open("a") if cfg.jsonl else None
+        # In a multi-host run (jax.distributed) every process runs this loop; only process 0 logs.
+        primary = jax.process_index() == 0
+        self.jsonl = (self.run_dir / "metrics.jsonl").open("a") if (cfg.jsonl and primary) else None
         self.wandb_run = None
-        self.mode = resolve_mode(cfg.wandb_mode)
+        self.mode = resolve_mode(cfg.wandb_mode) if primary else "disabled"
         if self.mode != "disabled":
             self._start_wandb(cfg, resolved_config, name, job_type)
 
