@@ -16,6 +16,7 @@ from openrl.optimizers.base import UpdateContext
 from openrl.optimizers.handcrafted import OptaxRule
 from openrl.optimizers.open import DECAYS, OpenRule, no_features
 from openrl.ppo.train import PPOHParams, PPOStatic, PPOTrainer, layer_proportions
+from tiny import tiny_actor_critic
 
 COS_KEYS = ("cos_g", *(f"cos_m{d:g}" for d in DECAYS))
 
@@ -46,23 +47,7 @@ def test_definitions_on_hand_made_vectors():
 
 
 def _tiny():
-    rng = np.random.default_rng(0)
-
-    def arr(*shape, scale=1.0):
-        return jnp.asarray(rng.normal(size=shape) * scale, jnp.float32)
-
-    params = {
-        "actor": {"Dense_0": {"kernel": arr(3, 4), "bias": jnp.zeros(4)},  # zero biases, as at init
-                  "Dense_1": {"kernel": arr(4, 2), "bias": arr(2, scale=0.1)}, "log_std": arr(2, scale=0.1)},
-        "critic": {"Dense_0": {"kernel": arr(3, 4), "bias": arr(4, scale=0.1)},
-                   "Dense_1": {"kernel": arr(4, 1), "bias": arr(1, scale=0.1)}},
-    }  # fmt: skip
-    grads = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape) * 1e-2, jnp.float32), params)
-    acts = {
-        "actor": {"Dense_0": jnp.asarray([0.5, 0.0, 1.5, 2.0]), "Dense_1": jnp.asarray([0.3, 0.7]),
-                  "log_std": jnp.asarray([1.1])},
-        "critic": {"Dense_0": jnp.asarray([1.0, 2.0, 0.25, 0.75]), "Dense_1": jnp.asarray([3.0])},
-    }  # fmt: skip
+    params, grads, acts, _, arr = tiny_actor_critic(zero_actor_bias=True)  # zero biases, as at init
     ctx = UpdateContext(
         jnp.float32(0.25), jnp.float32(1 / 3), jnp.float32(1.0),
         {k: layer_proportions(v) for k, v in params.items()}, acts, jax.random.PRNGKey(7),

@@ -18,6 +18,7 @@ from openrl.optimizers.open import OpenNetState, OpenRule, no_features
 from openrl.optimizers.optim4rl import Optim4RLRule
 from openrl.optimizers.weights import WeightsError, save_flat
 from openrl.ppo.train import layer_proportions
+from tiny import tiny_actor_critic
 
 PRETRAINED = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "pretrained"
 BREAKOUT = PRETRAINED / "breakout_OPEN.npy"
@@ -45,28 +46,7 @@ def _random_meta(rule, seed=0, scale=0.3):
 
 
 def _actor_critic():
-    rng = np.random.default_rng(0)
-
-    def arr(*shape, scale=1.0):
-        return jnp.asarray(rng.normal(size=shape) * scale, jnp.float32)
-
-    params = {
-        "actor": {
-            "Dense_0": {"kernel": arr(3, 4), "bias": arr(4, scale=0.1)},
-            "Dense_1": {"kernel": arr(4, 2), "bias": arr(2, scale=0.1)},
-            "log_std": arr(2, scale=0.1),
-        },
-        "critic": {
-            "Dense_0": {"kernel": arr(3, 4), "bias": arr(4, scale=0.1)},
-            "Dense_1": {"kernel": arr(4, 1), "bias": arr(1, scale=0.1)},
-        },
-    }
-    grads = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape) * 1e-2, jnp.float32), params)
-    acts = {
-        "actor": {"Dense_0": jnp.asarray([0.5, 0.0, 1.5, 2.0]), "Dense_1": jnp.asarray([0.3, 0.7]),
-                  "log_std": jnp.asarray([1.1])},
-        "critic": {"Dense_0": jnp.asarray([1.0, 2.0, 0.25, 0.75]), "Dense_1": jnp.asarray([3.0])},
-    }  # fmt: skip
+    params, grads, acts, _, arr = tiny_actor_critic()
     return params, grads, acts, arr
 
 

@@ -30,6 +30,7 @@ from openrl.meta import fitness as F
 from openrl.meta.checkpoints import MetaCheckpointer, config_differences
 from openrl.meta.trainer import SHAPING, MetaTrainer, Task
 from openrl.runs.checkpoint import CheckpointError
+from tiny import TINY_META
 
 O0 = {"xla_backend_optimization_level": 0}
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -189,18 +190,7 @@ def test_all_members_failing_leaves_the_mean_in_place():
 
 
 # -- one tiny real program: Breakout PPO + OPEN, population 4 --------------------------------------------
-TINY = [
-    "experiment=single_breakout",
-    "es.population_size=4",
-    "es.sigma_init=1.0",  # large perturbations + a large step multiplier: members' returns differ
-    "optimizer.alpha1=1.0",
-    "ppo.num_envs=8",
-    "ppo.num_steps=16",
-    "ppo.total_timesteps=384",
-    "ppo.num_minibatches=2",
-    "ppo.update_epochs=1",
-    "ppo.width=8",
-]
+TINY = TINY_META
 
 
 @pytest.fixture(scope="module")

@@ -23,20 +23,12 @@ import numpy as np
 import pytest
 
 from openrl.config import load_config
+from tiny import TINY_META
 
 GENERATIONS = 6
 ARGS = [
-    "experiment=single_breakout",
-    "es.population_size=4",
+    *TINY_META,
     f"es.num_generations={GENERATIONS}",
-    "es.sigma_init=1.0",  # large perturbations and step multiplier: members differ, the mean moves
-    "optimizer.alpha1=1.0",
-    "ppo.num_envs=8",
-    "ppo.num_steps=16",
-    "ppo.total_timesteps=384",
-    "ppo.num_minibatches=2",
-    "ppo.update_epochs=1",
-    "ppo.width=8",
     "meta.eval_every=2",
     "meta.validation_seeds=1",
     "meta.final_eval_seeds=1",

@@ -21,6 +21,7 @@ from openrl.optimizers.base import UpdateContext
 from openrl.optimizers.open import DECAYS, OpenRule, meta_forward, meta_param_count, no_features
 from openrl.optimizers.weights import WeightsError, load_flat, save_flat
 from openrl.ppo.train import layer_proportions
+from tiny import tiny_actor_critic
 
 REF = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 PRETRAINED = REF / "pretrained"
@@ -59,33 +60,9 @@ def _jit(f):
 
 # -- a hand-made tiny agent ---------------------------------------------------------------------------
 def _tiny():
-    """Actor (3 -> 4 -> 2, continuous with log_std) and critic (3 -> 4 -> 1) with grads, momenta, ctx."""
-    rng = np.random.default_rng(0)
-
-    def arr(*shape, scale=1.0):
-        return jnp.asarray(rng.normal(size=shape) * scale, jnp.float32)
-
-    params = {
-        "actor": {
-            "Dense_0": {"kernel": arr(3, 4), "bias": arr(4, scale=0.1)},
-            "Dense_1": {"kernel": arr(4, 2), "bias": arr(2, scale=0.1)},
-            "log_std": arr(2, scale=0.1),
-        },
-        "critic": {
-            "Dense_0": {"kernel": arr(3, 4), "bias": arr(4, scale=0.1)},
-            "Dense_1": {"kernel": arr(4, 1), "bias": arr(1, scale=0.1)},
-        },
-    }
-    grads = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape) * 1e-2, jnp.float32), params)
+    """The shared tiny actor-critic (tests/tiny.py) with a zero critic-bias gradient (sign 0) and a ctx."""
+    params, grads, acts, rng, _ = tiny_actor_critic()
     grads["critic"]["Dense_1"]["bias"] = jnp.zeros((1,), jnp.float32)  # a zero gradient: sign 0
-    acts = {
-        "actor": {
-            "Dense_0": jnp.asarray([0.5, 0.0, 1.5, 2.0]),  # unit 1 dead
-            "Dense_1": jnp.asarray([0.3, 0.7]),
-            "log_std": jnp.asarray([1.1]),
-        },
-        "critic": {"Dense_0": jnp.asarray([1.0, 2.0, 0.25, 0.75]), "Dense_1": jnp.asarray([3.0])},
-    }
     ctx = UpdateContext(
         training_prop=jnp.float32(0.25),
         batch_prop=jnp.float32(2.0 / 3.0),
