@@ -188,6 +188,26 @@ class MetaConfig:
 
 
 @dataclass
+class EvalConfig:
+    """``openrl-eval``: which optimizers run on which envs, and how results are summarised.
+
+    ``envs`` empty: the composed ``env``. ``optimizers`` empty: the composed ``optimizer`` (with its
+    command-line overrides). An optimizer entry is ``[label=]preset[@weights]``: a ``conf/optimizer``
+    preset, optionally with a weights file, optimizer directory or meta-training run directory; ``{env}``
+    in the weights path is replaced by each env's name (per-env released weights). Seeds: ``num_seeds``
+    seeds from ``seed``, the same for every optimizer on an env (paired comparisons).
+    """
+
+    envs: List[str] = field(default_factory=list)
+    optimizers: List[str] = field(default_factory=list)
+    baseline: str = "adam"  # label that normalises returns and that probability of improvement compares to
+    bootstrap_reps: int = 2000  # rliable stratified-bootstrap replications
+    confidence: float = 0.95  # CI coverage
+    stats_seed: int = 0  # seeds the bootstrap: same data + same seed = same CIs
+    figures: bool = True  # write the paper-style PNGs (and log them to W&B when a logger is on)
+
+
+@dataclass
 class Config:
     env: EnvConfig = MISSING
     ppo: PPOConfig = MISSING
@@ -202,6 +222,7 @@ class Config:
     mode: str = "ppo"  # ppo: train an agent | meta: meta-train a learned optimizer with ES
     es: ESConfig = field(default_factory=ESConfig)
     meta: MetaConfig = field(default_factory=MetaConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)  # openrl-eval / openrl-report
     # Budget presets: budgets[budget] overrides es.population_size, es.num_generations,
     # ppo.total_timesteps, meta.eval_every, meta.validation_seeds, meta.final_eval_seeds.
     budget: str = "paper"

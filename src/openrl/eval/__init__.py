@@ -1,0 +1,1 @@
+"""Evaluation and paper reproduction: ``openrl-eval``, rliable statistics, figures, ``openrl-report``."""

@@ -1,0 +1,356 @@
+"""Paper-style figures (matplotlib, Agg) from summaries and per-seed curves.
+
+Each function returns the PNG path it wrote, or ``None`` when the data cannot support the figure (e.g.
+no gridworld levels): the report calls all of them and keeps what exists. Figure numbers follow the OPEN
+paper: Fig. 2 per-env IQM intervals, Fig. 3 aggregate metrics, Fig. 5 ablation return + dormancy,
+Figs. 9/15 return curves, Fig. 10 dormancy curves, Figs. 11-14 optimizer analysis, Figs. 4/16 gridworld
+generalisation, Figs. 6/17 Deep Sea size curves.
+
+Colours are fixed per optimizer across all figures of a report (the order of first appearance).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from openrl.eval.report import display  # noqa: E402
+from openrl.eval.report import steps as fmt_steps  # noqa: E402
+
+_PALETTE = plt.get_cmap("tab10").colors
+
+
+def _colours(keys: Iterable[str]) -> dict[str, Any]:
+    return {k: _PALETTE[i % len(_PALETTE)] for i, k in enumerate(dict.fromkeys(keys))}
+
+
+def _grid(n: int, width: float = 4.2, height: float = 3.2, max_cols: int = 3):
+    cols = min(n, max_cols)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), dpi=120, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _steps_label(ax) -> None:
+    ax.set_xlabel("environment steps")
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+
+
+def _interval_panel(ax, rows: list[tuple[str, dict[str, Any]]], colours: dict[str, Any], xlabel: str) -> None:
+    """rliable-style horizontal interval bars: CI as a bar, the point estimate as a black tick."""
+    for i, (k, d) in enumerate(rows):
+        v, (lo, hi) = d["value"], d["ci"]
+        ax.barh(i, hi - lo, left=lo, height=0.6, color=colours[k], alpha=0.75)
+        ax.vlines(v, i - 0.3, i + 0.3, color="black", lw=1.5)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([display(k) for k, _ in rows])
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="x", alpha=0.3)
+    ax.invert_yaxis()
+
+
+def per_env_intervals(summary: dict[str, Any], path: Path) -> Path | None:
+    """Fig. 2: IQM final return with its CI, one panel per env, one bar per optimizer."""
+    res = summary["results"]
+    if not res:
+        return None
+    colours = _colours(summary["optimizers"])
+    fig, axes = _grid(len(res), width=4.6, height=0.55 * max(len(r) for r in res.values()) + 1.4)
+    pct = round(100 * summary["stats"]["confidence"])
+    for ax, (env, r) in zip(axes, res.items()):
+        rows = [(k, r[k]["iqm"]) for k in summary["optimizers"] if k in r]
+        _interval_panel(ax, rows, colours, "IQM final return")
+        t = next(iter(r.values())).get("total_timesteps")
+        seeds = sorted({v["num_seeds"] for v in r.values()})
+        ax.set_title(
+            f"{env}\n(T={fmt_steps(t)}, {'/'.join(map(str, seeds))} seeds)" if t else env, fontsize=10
+        )
+    fig.suptitle(f"Final return: IQM with {pct}% stratified-bootstrap CI", fontsize=11)
+    return _save(fig, path)
+
+
+def aggregate_metrics(summary: dict[str, Any], path: Path) -> Path | None:
+    """Fig. 3: Adam-normalised mean, median, IQM and optimality gap over envs."""
+    agg = summary.get("aggregate")
+    if not agg:
+        return None
+    keys = list(agg["results"])
+    colours = _colours(summary["optimizers"])
+    names = {"mean": "Mean", "median": "Median", "iqm": "IQM", "optimality_gap": "Optimality gap"}
+    fig, axes = plt.subplots(1, 4, figsize=(15, 0.5 * len(keys) + 1.6), dpi=120, sharey=True)
+    for ax, m in zip(axes, names):
+        _interval_panel(ax, [(k, agg["results"][k][m]) for k in keys], colours, names[m])
+        if m != "optimality_gap":
+            ax.axvline(1.0, color="grey", ls="--", lw=1)
+    base = display(summary["baseline"])
+    fig.suptitle(
+        f"Aggregate over {', '.join(agg['envs'])}: return normalised by {base} (1 = {base}; "
+        "optimality gap: lower is better)",
+        fontsize=11,
+    )
+    return _save(fig, path)
+
+
+def _load(npz: Path) -> dict[str, np.ndarray]:
+    with np.load(npz) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.atleast_2d(np.asarray(x, np.float64))
+    n = np.maximum(np.sum(np.isfinite(x), axis=0), 1)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(x, axis=0), np.nanstd(x, axis=0) / np.sqrt(n)
+
+
+def _by_env(curves: dict[tuple[str, str], Path]) -> dict[str, dict[str, Path]]:
+    out: dict[str, dict[str, Path]] = {}
+    for (env, key), p in curves.items():
+        out.setdefault(env, {})[key] = Path(p)
+    return out
+
+
+def return_curves(curves: dict[tuple[str, str], Path], path: Path) -> Path | None:
+    """Figs. 9/15: return of completed episodes over training, mean and standard error over seeds."""
+    by = _by_env(curves)
+    colours = _colours(k for e in by.values() for k in e)
+    fig, axes = _grid(len(by))
+    for ax, (env, ks) in zip(axes, by.items()):
+        for k, p in ks.items():
+            z = _load(p)
+            mean, se = _mean_se(z["episode_return"])
+            steps = z["env_steps"]
+            ax.plot(steps, mean, color=colours[k], label=display(k), lw=1.3)
+            ax.fill_between(steps, mean - se, mean + se, color=colours[k], alpha=0.2)
+        ax.set_title(env, fontsize=10)
+        _steps_label(ax)
+        ax.set_ylabel("episode return")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle("Return over training (mean ± standard error over seeds)", fontsize=11)
+    return _save(fig, path)
+
+
+def _dormancy(z: dict[str, np.ndarray], net: str = "actor") -> np.ndarray | None:
+    """(seeds, updates) tau=0 dormancy of ``net``, averaged over its hidden layers."""
+    layers = [v for k, v in z.items() if k.startswith(f"dormancy/{net}/")]
+    return None if not layers else np.mean(np.stack(layers), axis=0)
+
+
+def ablation_bars(summary: dict[str, Any], curves: dict[tuple[str, str], Path], path: Path) -> Path | None:
+    """Fig. 5: per optimizer, final-return IQM (CI) and final tau=0 actor dormancy (mean ± SE), one env."""
+    if len(summary["results"]) != 1:
+        return None
+    env, res = next(iter(summary["results"].items()))
+    keys = [k for k in summary["optimizers"] if k in res]
+    dorm = {}
+    for k in keys:
+        p = curves.get((env, k))
+        d = None if p is None else _dormancy(_load(p))
+        if d is not None:
+            dorm[k] = d[:, -1]
+    if len(keys) < 2 or not dorm:
+        return None
+    colours = _colours(summary["optimizers"])
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.5 * len(keys) + 1.8), dpi=120, sharey=True)
+    _interval_panel(a1, [(k, res[k]["iqm"]) for k in keys], colours, "IQM final return (95% CI)")
+    for i, k in enumerate(keys):
+        if k in dorm:
+            m, se = float(np.mean(dorm[k])), float(np.std(dorm[k]) / np.sqrt(dorm[k].size))
+            a2.barh(i, m, xerr=se, color=colours[k], alpha=0.75, height=0.6, capsize=3)
+    a2.set_xlabel("final actor dormancy, τ=0 (fraction of dead units)")
+    a2.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"{env}: return and dormancy per optimizer", fontsize=11)
+    return _save(fig, path)
+
+
+def dormancy_curves(curves: dict[tuple[str, str], Path], path: Path) -> Path | None:
+    """Fig. 10: tau=0 actor dormancy over training (mean ± SE over seeds), one panel per env."""
+    by = _by_env(curves)
+    loaded = {e: {k: _dormancy(_load(p)) for k, p in ks.items()} for e, ks in by.items()}
+    loaded = {e: {k: d for k, d in ks.items() if d is not None} for e, ks in loaded.items()}
+    loaded = {e: ks for e, ks in loaded.items() if ks}
+    if not loaded:
+        return None
+    colours = _colours(k for e in loaded.values() for k in e)
+    fig, axes = _grid(len(loaded))
+    for ax, (env, ks) in zip(axes, loaded.items()):
+        for k, d in ks.items():
+            steps = _load(by[env][k])["env_steps"]
+            mean, se = _mean_se(d)
+            ax.plot(steps, mean, color=colours[k], label=display(k), lw=1.3)
+            ax.fill_between(steps, mean - se, mean + se, color=colours[k], alpha=0.2)
+        ax.set_title(env, fontsize=10)
+        _steps_label(ax)
+        ax.set_ylabel("actor dormancy (τ=0)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle("Dormant (never-active) actor units over training", fontsize=11)
+    return _save(fig, path)
+
+
+_ANALYSIS = {
+    "fig11_cosine_similarity.png": (
+        "cos_",
+        "cosine similarity of the update with g and each momentum",
+        False,
+    ),
+    "fig12_update_over_param.png": ("update_over_param", "mean |û / p| (log scale)", True),
+    "fig13_noise_over_param.png": ("noise_over_param", "mean |α3·δ / p|, actor (log scale)", True),
+}
+
+
+def analysis_curves(curves: dict[tuple[str, str], Path], out_dir: Path) -> list[Path] | None:
+    """Figs. 11-14 from ``optimizer.analysis=true`` runs: one figure per statistic, panels per env/net."""
+    loaded = {ek: _load(p) for ek, p in curves.items()}
+    loaded = {ek: z for ek, z in loaded.items() if any(k.startswith("analysis/") for k in z)}
+    if not loaded:
+        return None
+    made = []
+    colours = _colours(k for _, k in loaded)
+    for fname, (prefix, ylabel, log) in _ANALYSIS.items():
+        # panels: one per (env, statistic); lines: optimizers (for a net: "all" when present, else actor)
+        panels: dict[tuple[str, str], list[tuple[str, np.ndarray, np.ndarray]]] = {}
+        for (env, key), z in loaded.items():
+            nets = {k.split("/")[1] for k in z if k.startswith("analysis/")}
+            net = "all" if "all" in nets else "actor"
+            if prefix == "noise_over_param":
+                net = "actor"
+            for name in sorted(k for k in z if k.startswith(f"analysis/{net}/{prefix}")):
+                stat = name.split("/")[-1]
+                panels.setdefault((env, stat), []).append((key, z["env_steps"], z[name]))
+        if not panels:
+            continue
+        order = sorted(panels, key=lambda p: (p[0], _stat_order(p[1])))
+        fig, axes = _grid(len(order), width=3.8, height=3.0, max_cols=4)
+        for ax, (env, stat) in zip(axes, order):
+            for key, steps, v in panels[(env, stat)]:
+                mean, se = _mean_se(v)
+                ax.plot(steps, mean, color=colours[key], label=display(key), lw=1.2)
+                ax.fill_between(steps, mean - se, mean + se, color=colours[key], alpha=0.2)
+            if log:
+                ax.set_yscale("log")
+            ax.set_title(f"{env}: {_stat_title(stat)}", fontsize=9)
+            _steps_label(ax)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel(ylabel.split(" (")[0] if len(order) > 1 else ylabel, fontsize=8)
+        axes[0].legend(fontsize=7, loc="best")
+        fig.suptitle(ylabel[0].upper() + ylabel[1:] + " (mean ± SE over seeds)", fontsize=11)
+        made.append(_save(fig, out_dir / fname))
+    return made or None
+
+
+def _stat_order(stat: str) -> float:
+    return -1.0 if stat == "cos_g" else float(stat[5:]) if stat.startswith("cos_m") else 0.0
+
+
+def _stat_title(stat: str) -> str:
+    if stat == "cos_g":
+        return "cos(u, g)"
+    if stat.startswith("cos_m"):
+        return f"cos(u, m_{stat[5:]})"
+    return {"update_over_param": "|û/p|", "noise_over_param": "|α3·δ/p|"}.get(stat, stat)
+
+
+def generalisation_grid(records: list[Any], summary: dict[str, Any], out_dir: Path) -> list[Path] | None:
+    """Figs. 4/16: per gridworld level, return normalised by the baseline at the same level and setting,
+    against agent width (Fig. 4) or training length (Fig. 16); IQM with 95% CI over seeds."""
+    from openrl.eval import stats
+
+    recs = [r for r in records if r.facts().get("env.level") is not None]
+    if not recs:
+        return None
+    base = summary["baseline"]
+    made = []
+    for axis, fname, xlabel in (
+        ("ppo.width", "fig4_gridworld_width.png", "agent width (hidden units)"),
+        ("ppo.total_timesteps", "fig16_gridworld_length.png", "training length (environment steps)"),
+    ):
+        if len({r.facts().get(axis) for r in recs}) < 2:
+            continue
+        levels = sorted({str(r.facts()["env.level"]) for r in recs})
+        labels = [k for k in dict.fromkeys(r.label for r in recs) if k != base]
+        colours = _colours(labels)
+        fig, axes = _grid(len(levels), width=3.6, height=3.0, max_cols=4)
+        for ax, level in zip(axes, levels):
+            at = [r for r in recs if str(r.facts()["env.level"]) == level]
+            xs = sorted({r.facts()[axis] for r in at})
+            for lab in labels:
+                pts = []
+                for x in xs:
+                    mine = [r for r in at if r.label == lab and r.facts()[axis] == x]
+                    ref = [r for r in at if r.label == base and r.facts()[axis] == x]
+                    if not mine or not ref:
+                        continue
+                    b = float(np.mean(np.concatenate([r.final_return for r in ref])))
+                    if not np.isfinite(b) or b == 0:
+                        continue
+                    s = np.concatenate([r.final_return for r in mine]) / b
+                    iv = stats.interval_estimates({lab: s}, ("iqm",), reps=500, seed=0)[lab]["iqm"]
+                    pts.append((x, iv.value, iv.lo, iv.hi))
+                if pts:
+                    p = np.array(pts)
+                    ax.plot(p[:, 0], p[:, 1], marker="o", color=colours[lab], label=display(lab))
+                    ax.fill_between(p[:, 0], p[:, 2], p[:, 3], color=colours[lab], alpha=0.2)
+            ax.axhline(1.0, color="grey", ls="--", lw=1, label=display(base))
+            ax.set_title(level, fontsize=10)
+            ax.set_xlabel(xlabel, fontsize=8)
+            if axis == "ppo.width":
+                ax.set_xscale("log", base=2)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel(f"return / {display(base)}'s")
+        axes[0].legend(fontsize=7, loc="best")
+        fig.suptitle(
+            f"Gridworld generalisation: IQM return normalised by {display(base)} (95% CI)", fontsize=11
+        )
+        made.append(_save(fig, out_dir / fname))
+    return made or None
+
+
+def deepsea_sizes(records: list[Any], path: Path) -> Path | None:
+    """Figs. 6/17: Deep Sea return against size per optimizer (IQM with 95% CI over seeds)."""
+    from openrl.eval import stats
+
+    recs = [r for r in records if r.facts().get("env.size") is not None]
+    if len({r.facts()["env.size"] for r in recs}) < 2:
+        return None
+    keys = list(dict.fromkeys(r.key for r in recs))
+    colours = _colours(keys)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for k in keys:
+        pts = []
+        for size in sorted({r.facts()["env.size"] for r in recs if r.key == k}):
+            s = np.concatenate([r.final_return for r in recs if r.key == k and r.facts()["env.size"] == size])
+            iv = stats.interval_estimates({k: s}, ("iqm",), reps=500, seed=0)[k]["iqm"]
+            pts.append((size, iv.value, iv.lo, iv.hi))
+        p = np.array(pts)
+        ax.plot(p[:, 0], p[:, 1], marker="o", ms=3, color=colours[k], label=display(k))
+        ax.fill_between(p[:, 0], p[:, 2], p[:, 3], color=colours[k], alpha=0.2)
+    ax.set_xlabel("Deep Sea size")
+    ax.set_ylabel("IQM final return")
+    ax.set_title("Deep Sea: return against size (95% CI)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
