@@ -22,13 +22,20 @@ from omegaconf import MISSING
 @dataclass
 class EnvConfig:
     name: str = MISSING  # short name; key into the optimizers' tuned tables (breakout, ant, ...)
-    family: str = MISSING  # minatar | gymnax (any other gymnax env) | brax | bsuite | probe
+    family: str = MISSING  # minatar | gymnax (any other gymnax env) | brax | bsuite | deepsea | probe
     id: str = MISSING  # gymnax id, brax env name, or probe kind
     adam_return: Optional[float] = None  # authors' Adam-PPO return on this env (PPO_TEMP) for normalising
     # How a time-limit end is treated: "done" = as a terminal (the authors' code, default for
     # reproduction); "bootstrap" = bootstrap from the value of the final observation.
     truncation: str = "done"
-    size: Optional[int] = None  # bsuite Deep Sea size
+    # Deep Sea (family bsuite: gymnax, fixed size; family deepsea: openrl's, traced size).
+    size: Optional[int] = None  # fixed size; deepsea: null = sample per run from [size_low, size_high]
+    size_low: int = 4  # deepsea: sizes sampled per inner run, uniform in [size_low, size_high]
+    size_high: int = 26  # (paper Sec. 7.2: trained on [4, 26])
+    max_size: int = 50  # deepsea: observation padded to max_size x max_size (paper tests up to 50)
+    # Deep Sea action map: false = action 1 is always 'right' (gymnax 0.0.6, which the authors pinned);
+    # true = gymnax 1.0.1's fixed random per-cell map (drawn from key 0). Both deepsea and bsuite.
+    randomize_actions: bool = False
     backend: str = "positional"  # brax physics backend
     episode_length: int = 1000  # brax episode length
     normalize_obs: bool = False  # brax: running observation normalisation

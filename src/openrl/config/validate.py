@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ENV_FAMILIES = ("minatar", "gymnax", "brax", "bsuite", "probe")
+ENV_FAMILIES = ("minatar", "gymnax", "brax", "bsuite", "deepsea", "probe")
 ACTIVATIONS = ("relu", "tanh")
 TRUNCATION = ("done", "bootstrap")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
@@ -140,6 +140,23 @@ def _validate_learned(errors: list[str], opt: Any, env_name: str) -> None:
         errors.append(f"optimizer.weights={opt.weights!r}: {e}")
 
 
+def _validate_deepsea(errors: list[str], env: Any) -> None:
+    """openrl's Deep Sea: sizes fit the padded observation (``max_size``) and the range is not empty."""
+    if env.max_size < 1:
+        errors.append(f"env.max_size={env.max_size}: must be a positive integer")
+        return
+    if env.size is not None:
+        if not 1 <= env.size <= env.max_size:
+            errors.append(f"env.size={env.size}: must lie in [1, env.max_size={env.max_size}]")
+        return
+    for n in ("size_low", "size_high"):
+        v = getattr(env, n)
+        if not 1 <= v <= env.max_size:
+            errors.append(f"env.{n}={v}: must lie in [1, env.max_size={env.max_size}]")
+    if env.size_low > env.size_high:
+        errors.append(f"env.size_low={env.size_low}: must be <= env.size_high={env.size_high}")
+
+
 def validate(cfg: Any) -> None:
     """Raises :class:`ConfigError` listing every problem of a composed config."""
     errors: list[str] = []
@@ -151,6 +168,8 @@ def validate(cfg: Any) -> None:
         errors.append(f"env.truncation={env.truncation!r}: allowed values are {', '.join(TRUNCATION)}")
     if env.family == "bsuite" and (env.size is None or env.size < 1):
         errors.append(f"env.size={env.size!r}: Deep Sea needs a positive integer size")
+    if env.family == "deepsea":
+        _validate_deepsea(errors, env)
     if env.family == "brax" and env.episode_length <= 0:
         errors.append(f"env.episode_length={env.episode_length}: must be positive")
 

@@ -15,7 +15,20 @@ def make_env(cfg, num_envs: int) -> VecEnv:
         from openrl.envs.gymnax_env import GymnaxVecEnv
 
         kwargs = (("size", cfg.size),) if cfg.size is not None else ()
-        return GymnaxVecEnv(cfg.id, num_envs, env_kwargs=kwargs)
+        # gymnax 1.0.1 defaults to its random action map; the switch picks (env.randomize_actions).
+        params = (("randomize_actions", bool(cfg.randomize_actions)),)
+        return GymnaxVecEnv(cfg.id, num_envs, env_kwargs=kwargs, param_overrides=params)
+    if cfg.family == "deepsea":
+        from openrl.envs.deepsea import DeepSeaVecEnv
+
+        low, high = (cfg.size, cfg.size) if cfg.size is not None else (cfg.size_low, cfg.size_high)
+        return DeepSeaVecEnv(
+            num_envs,
+            max_size=cfg.max_size,
+            size_low=low,
+            size_high=high,
+            randomize_actions=bool(cfg.randomize_actions),
+        )
     if cfg.family == "brax":
         from openrl.envs.brax_env import BraxVecEnv
 
