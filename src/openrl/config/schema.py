@@ -22,7 +22,7 @@ from omegaconf import MISSING
 @dataclass
 class EnvConfig:
     name: str = MISSING  # short name; key into the optimizers' tuned tables (breakout, ant, ...)
-    family: str = MISSING  # minatar | gymnax (any other gymnax env) | brax | bsuite | deepsea | probe
+    family: str = MISSING  # minatar | gymnax | brax | bsuite | deepsea | probe | gridworld
     id: str = MISSING  # gymnax id, brax env name, or probe kind
     adam_return: Optional[float] = None  # authors' Adam-PPO return on this env (PPO_TEMP) for normalising
     # How a time-limit end is treated: "done" = as a terminal (the authors' code, default for
@@ -41,6 +41,10 @@ class EnvConfig:
     normalize_obs: bool = False  # brax: running observation normalisation
     normalize_reward: bool = False  # brax: running discounted-return reward scaling
     reward_gamma: float = 0.99  # brax reward normalisation discount
+    # gridworld (family: gridworld): level type, sampled once per training run from the run's key
+    level: Optional[str] = None  # rand_all | rand_dense | rand_sparse | rand_long | standard_maze | ...
+    faithful_sampling: bool = True  # authors' object-spawn rule (cells 0/1 excluded, walls not); see README
+    inclusive_ranges: bool = False  # rand_all: {1..5} objects, side {4..10} (code); True: {1..6}, {4..11}
 
 
 @dataclass

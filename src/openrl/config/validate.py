@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ENV_FAMILIES = ("minatar", "gymnax", "brax", "bsuite", "deepsea", "probe")
+ENV_FAMILIES = ("minatar", "gymnax", "brax", "bsuite", "deepsea", "probe", "gridworld")
+# Gridworld level types (openrl.envs.gridworld.LEVELS; kept here so validation does not import jax).
+GRIDWORLD_LEVELS = (
+    "rand_all",
+    "rand_dense",
+    "rand_sparse",
+    "rand_long",
+    "standard_maze",
+    "sixteen_rooms",
+    "labyrinth",
+)
 ACTIVATIONS = ("relu", "tanh")
 TRUNCATION = ("done", "bootstrap")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
@@ -172,6 +182,8 @@ def validate(cfg: Any) -> None:
         _validate_deepsea(errors, env)
     if env.family == "brax" and env.episode_length <= 0:
         errors.append(f"env.episode_length={env.episode_length}: must be positive")
+    if env.family == "gridworld" and env.level not in GRIDWORLD_LEVELS:
+        errors.append(f"env.level={env.level!r}: allowed values are {', '.join(GRIDWORLD_LEVELS)}")
 
     _positive(
         errors,

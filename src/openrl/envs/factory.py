@@ -41,6 +41,15 @@ def make_env(cfg, num_envs: int) -> VecEnv:
             normalize_reward=cfg.normalize_reward,
             gamma=cfg.reward_gamma,
         )
+    if cfg.family == "gridworld":
+        from openrl.envs.gridworld import GridWorldVecEnv
+
+        return GridWorldVecEnv(
+            cfg.level,
+            num_envs,
+            faithful_sampling=cfg.faithful_sampling,
+            inclusive_ranges=cfg.inclusive_ranges,
+        )
     if cfg.family == "probe":
         from openrl.envs.probe import ProbeVecEnv
 

@@ -1,7 +1,9 @@
 """One ES generation as one jitted program: ask -> evaluate every member on every task -> tell.
 
 * Population members share PRNG seeds within a generation (common random numbers, as the authors do);
-  the seeds change every generation (``fold_in(key, generation)`` on the host side).
+  the seeds change every generation (``fold_in(key, generation)`` on the host side). With antithetic
+  task sampling (gridworld) each antithetic pair gets its own seeds -- its own sampled level -- and is
+  ranked within the pair (sign of the difference, toward the better member).
 * Fitness is the authors' final return, normalised per task by Adam's return and averaged over tasks.
 * The population is sharded over devices with ``jax.sharding`` when a mesh is given, and evaluated in
   chunks of ``population_chunk`` members (``lax.map``) when it does not fit in memory; both give the same
@@ -125,11 +127,34 @@ class MetaTrainer:
         returns = jax.vmap(lambda k: task.trainer.train(k, rule_params, task.hp)[1]["final_return"][-1])(keys)
         return jnp.mean(returns)
 
+    def pair_keys(self, key: jax.Array) -> jax.Array:
+        """Antithetic task sampling: rollout keys per member, shape (population, rollouts, ...).
+
+        evosax pairs member ``i`` with ``i + N/2`` (``z = [z+, -z+]``); each pair gets its own keys (so its
+        own sampled gridworld level and PPO seeds), shared by both members, so the pair is compared on one
+        task (``fitness.antithetic_pair_fitness``).
+        """
+        half = self.strategy.population_size // 2
+        keys = jax.random.split(key, half * self.num_rollouts)
+        keys = keys.reshape((half, self.num_rollouts) + keys.shape[1:])
+        return jnp.concatenate([keys, keys])
+
     def evaluate(self, population: Any, key: jax.Array) -> jax.Array:
-        """Raw final returns, shape (population, tasks). Every member sees the same seeds."""
+        """Raw final returns, shape (population, tasks). Every member sees the same seeds, or with
+        antithetic task sampling the two members of each antithetic pair do (:meth:`pair_keys`)."""
         population = self._shard(population)
         out = []
         for i, task in enumerate(self.tasks):
+            if self.antithetic_task_sampling:
+                member_keys = self._shard(self.pair_keys(jax.random.fold_in(key, i)))
+                paired = lambda a, task=task: self._member_return(task, *a)  # noqa: E731
+                if self.population_chunk:
+                    out.append(
+                        jax.lax.map(paired, (population, member_keys), batch_size=self.population_chunk)
+                    )
+                else:
+                    out.append(jax.vmap(paired)((population, member_keys)))
+                continue
             keys = jax.random.split(jax.random.fold_in(key, i), self.num_rollouts)
             member = lambda rp, task=task, keys=keys: self._member_return(task, rp, keys)  # noqa: E731
             if self.population_chunk:
