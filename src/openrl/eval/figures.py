@@ -64,7 +64,13 @@ def _interval_panel(ax, rows: list[tuple[str, dict[str, Any]]], colours: dict[st
     ax.set_yticklabels([display(k) for k, _ in rows])
     ax.set_xlabel(xlabel)
     ax.grid(axis="x", alpha=0.3)
-    ax.invert_yaxis()
+    # pad the x range so that a zero-width interval at the edge (e.g. optimality gap 0) stays visible
+    lo = min(min(d["ci"][0], d["value"]) for _, d in rows)
+    hi = max(max(d["ci"][1], d["value"]) for _, d in rows)
+    pad = 0.05 * (hi - lo) if hi > lo else 0.05 * (abs(hi) or 1.0)
+    ax.set_xlim(lo - pad, hi + pad)
+    if not ax.yaxis_inverted():  # shared y axes: invert once, not once per panel
+        ax.invert_yaxis()
 
 
 def per_env_intervals(summary: dict[str, Any], path: Path) -> Path | None:
@@ -211,14 +217,26 @@ def dormancy_curves(curves: dict[tuple[str, str], Path], path: Path) -> Path | N
     return _save(fig, path)
 
 
+# file -> (statistic prefix, figure title, y-axis label, log scale)
 _ANALYSIS = {
     "fig11_cosine_similarity.png": (
         "cos_",
-        "cosine similarity of the update with g and each momentum",
+        "Cosine similarity of the update u with the gradient g and each momentum m_β",
+        "cosine similarity",
         False,
     ),
-    "fig12_update_over_param.png": ("update_over_param", "mean |û / p| (log scale)", True),
-    "fig13_noise_over_param.png": ("noise_over_param", "mean |α3·δ / p|, actor (log scale)", True),
+    "fig12_update_over_param.png": (
+        "update_over_param",
+        "Mean |û / p|: update size relative to the parameter",
+        "|û / p| (log scale)",
+        True,
+    ),
+    "fig13_noise_over_param.png": (
+        "noise_over_param",
+        "Mean |α3·δ / p|: learned noise scale relative to the parameter (actor)",
+        "|α3·δ / p| (log scale)",
+        True,
+    ),
 }
 
 
@@ -230,7 +248,7 @@ def analysis_curves(curves: dict[tuple[str, str], Path], out_dir: Path) -> list[
         return None
     made = []
     colours = _colours(k for _, k in loaded)
-    for fname, (prefix, ylabel, log) in _ANALYSIS.items():
+    for fname, (prefix, title, ylabel, log) in _ANALYSIS.items():
         # panels: one per (env, statistic); lines: optimizers (for a net: "all" when present, else actor)
         panels: dict[tuple[str, str], list[tuple[str, np.ndarray, np.ndarray]]] = {}
         for (env, key), z in loaded.items():
@@ -255,9 +273,11 @@ def analysis_curves(curves: dict[tuple[str, str], Path], out_dir: Path) -> list[
             ax.set_title(f"{env}: {_stat_title(stat)}", fontsize=9)
             _steps_label(ax)
             ax.grid(alpha=0.3)
-        axes[0].set_ylabel(ylabel.split(" (")[0] if len(order) > 1 else ylabel, fontsize=8)
+        for i, ax in enumerate(axes):
+            if i % 4 == 0:  # first panel of each row
+                ax.set_ylabel(ylabel, fontsize=9)
         axes[0].legend(fontsize=7, loc="best")
-        fig.suptitle(ylabel[0].upper() + ylabel[1:] + " (mean ± SE over seeds)", fontsize=11)
+        fig.suptitle(f"{title} (mean ± SE over seeds)", fontsize=11)
         made.append(_save(fig, out_dir / fname))
     return made or None
 
@@ -319,6 +339,9 @@ def generalisation_grid(records: list[Any], summary: dict[str, Any], out_dir: Pa
             ax.set_xlabel(xlabel, fontsize=8)
             if axis == "ppo.width":
                 ax.set_xscale("log", base=2)
+                ax.set_xticks(xs)
+                ax.set_xticklabels([str(x) for x in xs])
+                ax.minorticks_off()
             ax.grid(alpha=0.3)
         axes[0].set_ylabel(f"return / {display(base)}'s")
         axes[0].legend(fontsize=7, loc="best")

@@ -69,7 +69,8 @@ def available_presets() -> list[str]:
 
 def parse_entry(entry: str) -> OptimizerSpec:
     """``"adam"``, ``"open@path.npy"``, ``"OPEN=open_pretrained"`` -> :class:`OptimizerSpec`."""
-    label, _, rest = entry.rpartition("=") if "=" in entry.split("@", 1)[0] else ("", "", entry)
+    # a label is "LABEL=" before the preset; "=" inside the weights path (glob of a sweep dir) is not one
+    label, _, rest = entry.partition("=") if "=" in entry.split("@", 1)[0] else ("", "", entry)
     preset, _, weights = rest.partition("@")
     preset = preset.strip()
     presets = available_presets()
@@ -82,11 +83,16 @@ def parse_entry(entry: str) -> OptimizerSpec:
     return OptimizerSpec(label=label.strip() or preset, preset=preset, weights=weights or None)
 
 
-def resolve_weights(path: str, env: str) -> str:
-    """Substitutes ``{env}``, expands ``~`` and globs, and accepts a meta-training run directory.
+def resolve_weights(path: str, env: str, root: str | None = None) -> str:
+    """Substitutes ``{env}`` and ``{root}``, expands ``~`` and globs, accepts a meta-training run directory.
 
-    Raises :class:`ConfigError` naming the path when a glob matches nothing or several files.
+    Raises :class:`ConfigError` naming the path when ``{root}`` is unset or a glob matches nothing or
+    several files.
     """
+    if "{root}" in path:
+        if not root:
+            raise ConfigError(f"weights {path!r}: uses {{root}} but eval.weights_root is not set")
+        path = path.replace("{root}", str(root).rstrip("/"))
     p = os.path.expanduser(path.replace("{env}", env))
     if any(c in p for c in "*?["):
         matches = sorted(glob.glob(p))
@@ -162,7 +168,7 @@ def plan(cfg: Any, overrides: list[str], optimizer_choice: str) -> list[Pair]:
             weights = None
             try:
                 if spec.weights is not None:
-                    weights = resolve_weights(spec.weights, env)
+                    weights = resolve_weights(spec.weights, env, cfg.eval.weights_root)
                     ov.append(f"optimizer.weights={_quote(weights)}")
                 pair_cfg = compose(ov)
             except ConfigError as e:

@@ -1,0 +1,474 @@
+"""openrl-eval, rliable statistics, summary.json schema, figures, openrl-report and the paper sweeps.
+
+Fast by construction: statistics run on fixed arrays, the report on synthetic job directories, and the
+end-to-end runs use CartPole/Breakout with a handful of updates, a few seeds and ``num_chunks=1`` (one
+compilation per optimizer). Anything that compiles several programs in a subprocess is marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from openrl.config import CONF_DIR, ConfigError, load_config
+from openrl.eval import report, stats
+from openrl.eval import run as eval_run
+
+REPO = CONF_DIR.parent
+PRETRAINED = REPO.parent / "shared" / "reference" / "pretrained"
+SWEEPS = ["fig2_single_task", "fig3_multitask", "fig5_ablation", "tune_adam", "tune_rmsprop", "tune_lion",
+          "table11_runtime"]  # fmt: skip
+TINY_PPO = [
+    "ppo.num_envs=4",
+    "ppo.num_steps=16",
+    "ppo.num_minibatches=2",
+    "ppo.update_epochs=1",
+    "ppo.total_timesteps=128",
+    "ppo.width=8",
+    "num_chunks=1",
+    "progress=false",
+    "logger=disabled",
+]
+# Subprocess runs compile a few small programs: XLA's -O0 backend halves that on a small CPU.
+ENV = {
+    **os.environ,
+    "WANDB_MODE": "disabled",
+    "JAX_PLATFORMS": "cpu",
+    "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip(),
+}
+
+
+# -- statistics ------------------------------------------------------------------------------------------------
+FIXED = np.array(
+    [[3.1, 10.0, 0.5], [2.0, 12.5, 0.7], [4.4, 9.0, 0.2], [1.5, 15.0, 0.9], [2.8, 11.0, 0.4], [3.9, 8.5, 0.6]]
+)
+
+
+def _rliable_direct(scores: np.ndarray, seed: int, reps: int):
+    """rliable called exactly as its README shows, with NumPy's global RNG seeded."""
+    from rliable import library, metrics
+
+    def func(x):
+        return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x), metrics.aggregate_median(x)])
+
+    np.random.seed(seed)
+    return library.get_interval_estimates({"a": scores}, func, reps=reps)
+
+
+def test_interval_estimates_agree_with_rliable_called_directly():
+    ours = stats.interval_estimates({"a": FIXED}, ("iqm", "mean", "median"), reps=300, seed=7)["a"]
+    point, ci = _rliable_direct(FIXED, seed=7, reps=300)
+    for i, m in enumerate(("iqm", "mean", "median")):
+        assert ours[m].value == pytest.approx(point["a"][i], abs=0)
+        assert (ours[m].lo, ours[m].hi) == (pytest.approx(ci["a"][0][i]), pytest.approx(ci["a"][1][i]))
+        assert ours[m].lo <= ours[m].value <= ours[m].hi
+
+
+def test_iqm_matches_a_hand_computed_example():
+    # 8 values: the IQM drops the lowest 2 and highest 2 and averages the middle 4: (3+4+5+6)/4
+    x = np.array([[1.0, 8.0], [2.0, 7.0], [3.0, 6.0], [4.0, 5.0]])
+    assert stats.iqm(x) == 4.5
+    assert stats.iqm([10.0, 0.0, 1.0, 2.0, 3.0, -50.0, 4.0, 5.0]) == pytest.approx((1 + 2 + 3 + 4) / 4)
+    est = stats.interval_estimates({"x": x}, ("iqm", "mean"), reps=100)["x"]
+    assert est["iqm"].value == 4.5 and est["mean"].value == 4.5
+
+
+def test_bootstrap_is_seeded_and_leaves_the_global_rng_alone():
+    np.random.seed(123)
+    expected_next = np.random.rand()
+    np.random.seed(123)
+    a = stats.interval_estimates({"a": FIXED}, stats.METRICS, reps=200, seed=1)
+    assert np.random.rand() == expected_next  # caller's RNG stream untouched
+    b = stats.interval_estimates({"a": FIXED, "b": FIXED * 2}, stats.METRICS, reps=200, seed=1)
+    assert a["a"] == b["a"]  # reproducible, and independent of which other algorithms are present
+    c = stats.interval_estimates({"a": FIXED}, stats.METRICS, reps=200, seed=2)
+    assert c["a"]["iqm"] != a["a"]["iqm"]
+
+
+def test_probability_of_improvement_agrees_with_rliable():
+    from rliable import metrics
+
+    x, y = FIXED, FIXED * 0.9
+    p = stats.probability_of_improvement(x, y, reps=200)
+    assert p.value == pytest.approx(metrics.probability_of_improvement(x, y))
+    assert 0 <= p.lo <= p.value <= p.hi <= 1
+    hi = stats.probability_of_improvement(FIXED + 100, FIXED, reps=50)
+    assert hi.value == 1.0
+    # hand-computed: x = [1, 3], y = [2]: one of two pairs wins -> 0.5
+    assert stats.probability_of_improvement([1.0, 3.0], [2.0], reps=20).value == 0.5
+
+
+def test_optimality_gap_and_normalise():
+    n = stats.normalise(np.array([[2.0, 30.0], [4.0, 60.0]]), [4.0, 30.0])
+    assert n.tolist() == [[0.5, 1.0], [1.0, 2.0]]
+    og = stats.interval_estimates({"a": n}, ("optimality_gap",), reps=50)["a"]["optimality_gap"]
+    assert og.value == pytest.approx(1 - np.mean(np.minimum(n, 1)))  # = 0.125
+    with pytest.raises(ValueError, match="cannot normalise"):
+        stats.normalise(n, [0.0, 1.0])
+
+
+# -- summary.json ------------------------------------------------------------------------------------------------
+def _records(envs=("breakout", "asterix"), labels=("adam", "lion", "open_pretrained"), seeds=6):
+    rng = np.random.default_rng(0)
+    out = []
+    for e_i, env in enumerate(envs):
+        for l_i, lab in enumerate(labels):
+            finals = 10.0 * (e_i + 1) + l_i + rng.normal(size=seeds)
+            out.append(report.Record(env, lab, finals, None, {"total_timesteps": 1000, "wall_s": 1.0}))
+    return out
+
+
+def test_summary_schema_multi_env():
+    s = report.summarise(_records(), reps=100)
+    report.check_schema(s)
+    json.loads(json.dumps(s))  # JSON-serialisable as is
+    assert s["envs"] == ["breakout", "asterix"] and s["optimizers"] == ["adam", "lion", "open_pretrained"]
+    e = s["results"]["breakout"]["lion"]
+    assert e["num_seeds"] == 6 and len(e["final_return"]) == 6
+    assert e["probability_of_improvement"]["vs"] == "adam"
+    assert e["normalised"]["by"].startswith("adam")
+    assert s["results"]["breakout"]["adam"]["normalised"]["mean"]["value"] == pytest.approx(1.0)
+    agg = s["aggregate"]
+    assert agg["envs"] == ["breakout", "asterix"]
+    # the aggregate equals rliable on the Adam-normalised (runs x envs) matrix
+    mat = np.stack([np.asarray(s["results"][e]["lion"]["final_return"]) for e in agg["envs"]], axis=1)
+    mat = mat / np.array([agg["normalised_by"][e]["baseline_return"] for e in agg["envs"]])
+    assert agg["results"]["lion"]["iqm"]["value"] == pytest.approx(stats.iqm(mat))
+    md = report.markdown(s, "t")
+    assert "| Lion |" in md and "Aggregate over breakout, asterix" in md and "optimality gap" in md
+
+
+def test_summary_schema_single_env_and_broken_summaries_are_named():
+    s = report.summarise(_records(envs=("breakout",)), reps=50)
+    report.check_schema(s)
+    assert s["aggregate"] is None
+    bad = json.loads(json.dumps(s))
+    del bad["results"]["breakout"]["adam"]["iqm"]
+    with pytest.raises(ValueError, match=r"results.breakout.adam.iqm: missing"):
+        report.check_schema(bad)
+    bad = json.loads(json.dumps(s))
+    bad["results"]["breakout"]["adam"]["final_return"].pop()
+    with pytest.raises(ValueError, match="final_return"):
+        report.check_schema(bad)
+
+
+# -- openrl-eval ---------------------------------------------------------------------------------------------------
+def test_parse_entries():
+    assert eval_run.parse_entry("adam") == eval_run.OptimizerSpec("adam", "adam")
+    s = eval_run.parse_entry("OPEN=open@/w/{env}_OPEN.npy")
+    assert (s.label, s.preset, s.weights) == ("OPEN", "open", "/w/{env}_OPEN.npy")
+    with pytest.raises(ConfigError, match="unknown optimizer preset 'adamw'"):
+        eval_run.parse_entry("adamw")
+    with pytest.raises(ConfigError, match="handcrafted"):
+        eval_run.parse_entry("adam@x.npy")
+
+
+def _plan(tmp_path, *overrides):
+    cfg = load_config(["env=cartpole", *overrides], config_name="eval")[1]
+    return eval_run.plan(cfg, ["env=cartpole", *overrides], "adam")
+
+
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        (None, "does not exist"),
+        (b"\x93NUMPY garbage", "is not a readable .npy array"),
+        (np.zeros(100, np.float32), "holds 100 values (shape (100,)); the selected architecture"),
+        (np.zeros((1211, 2), np.float32), "expects a flat vector of 1211 values"),
+    ],
+    ids=["missing", "corrupt", "wrong-size", "wrong-shape"],
+)
+def test_bad_weights_file_is_named_with_what_was_expected(tmp_path, content, expected):
+    w = tmp_path / "opt.npy"
+    if isinstance(content, bytes):
+        w.write_bytes(content)
+    elif content is not None:
+        np.save(w, content)
+    with pytest.raises(ConfigError) as e:
+        _plan(tmp_path, f"eval.optimizers=[adam,open@{w}]")
+    assert expected in str(e.value) and str(w) in str(e.value) and "[cartpole / open]" in str(e.value)
+
+
+def test_weights_paths_substitute_env_root_glob_and_run_dirs(tmp_path):
+    run = tmp_path / "sweep" / "3_optimizer=open" / "best"
+    run.mkdir(parents=True)
+    np.save(run / "optimizer.npy", np.zeros(1211, np.float32))
+    root = str(tmp_path / "sweep")
+    assert eval_run.resolve_weights("{root}/*optimizer=open", "breakout", root) == str(run)
+    assert eval_run.resolve_weights(str(run.parent), "x") == str(run)  # a run directory -> its best/
+    with pytest.raises(ConfigError, match="eval.weights_root is not set"):
+        eval_run.resolve_weights("{root}/x", "breakout", None)
+    with pytest.raises(ConfigError, match="matches 0 paths"):
+        eval_run.resolve_weights("{root}/*optimizer=none", "breakout", root)
+    pairs = _plan(tmp_path, f"eval.weights_root={root}", "eval.optimizers=[adam,'OPEN=open@{root}/*=open']")
+    assert [(p.env, p.spec.label, p.weights) for p in pairs] == [
+        ("cartpole", "adam", None),
+        ("cartpole", "OPEN", str(run)),
+    ]
+
+
+def test_plan_single_and_multi_forms(tmp_path):
+    (p,) = _plan(tmp_path, "optimizer.lr=0.005")
+    assert p.spec.label == "adam" and p.cfg.optimizer.lr == 0.005
+    cfg = load_config(["eval.envs=[breakout,asterix]", "eval.optimizers=[adam,lion]"], config_name="eval")[1]
+    pairs = eval_run.plan(cfg, ["eval.envs=[breakout,asterix]", "eval.optimizers=[adam,lion]"], "adam")
+    assert [(p.env, p.spec.label, p.cfg.optimizer.name) for p in pairs] == [
+        ("breakout", "adam", "adam"),
+        ("breakout", "lion", "lion"),
+        ("asterix", "adam", "adam"),
+        ("asterix", "lion", "lion"),
+    ]
+    assert pairs[0].cfg.num_seeds == 16 and pairs[0].cfg.ppo.total_timesteps == 10_000_000
+    if PRETRAINED.exists():
+        cfg = load_config(["optimizer=open_pretrained", "env=asterix"], config_name="eval")[1]
+        (p,) = eval_run.plan(cfg, ["optimizer=open_pretrained", "env=asterix"], "open_pretrained")
+        assert p.weights.endswith("asterix_OPEN.npy")
+
+
+def _run_cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "from openrl.eval.cli import eval_main; eval_main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
+        cwd=REPO,
+    )
+
+
+def test_openrl_eval_writes_curves_csv_summary_and_figures(tmp_path):
+    """Adam and a tiny OPEN weights file on CartPole, 3 seeds, 4 updates: every output is written."""
+    w = tmp_path / "tiny.npy"
+    np.save(w, (np.random.default_rng(0).normal(size=1211) * 0.1).astype(np.float32))
+    out = tmp_path / "run"
+    proc = _run_cli(
+        [
+            "env=cartpole",
+            f"eval.optimizers=[adam,'tiny=open@{w}']",
+            "num_seeds=3",
+            "eval.bootstrap_reps=200",
+            *TINY_PPO,
+            f"hydra.run.dir={out}",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    s = json.loads((out / "summary.json").read_text())
+    report.check_schema(s)
+    assert s["optimizers"] == ["adam", "tiny"] and s["envs"] == ["cartpole"]
+    tiny = s["results"]["cartpole"]["tiny"]
+    assert tiny["weights"] == str(w) and len(tiny["weights_sha256"]) == 64
+    assert tiny["total_timesteps"] == 128 and tiny["num_seeds"] == 3 and tiny["wall_s"] > 0
+    z = np.load(out / tiny["curves"])
+    assert z["episode_return"].shape == (3, 2) and z["final_return"].tolist() == tiny["final_return"]
+    assert any(k.startswith("dormancy/actor/") for k in z.files)
+    rows = (out / "final_returns.csv").read_text().splitlines()
+    assert rows[0] == "env,optimizer,seed,final_return" and len(rows) == 1 + 2 * 3
+    md = (out / "report.md").read_text()
+    assert "## cartpole" in md and "| tiny |" in md
+    for f in s["files"]["figures"]:
+        assert (out / f).stat().st_size > 1000
+    assert "figures/fig2_per_env_iqm.png" in s["files"]["figures"]
+    assert (out / "config_resolved.yaml").exists() and (out / "metadata.json").exists()
+
+
+def test_openrl_eval_bad_weights_exits_2_naming_the_file(tmp_path):
+    w = tmp_path / "bad.npy"
+    np.save(w, np.zeros(7, np.float32))
+    proc = _run_cli(
+        ["env=cartpole", "optimizer=open", f"optimizer.weights={w}", f"hydra.run.dir={tmp_path}/r"]
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert str(w) in proc.stderr and "1211" in proc.stderr and "openrl-eval:" in proc.stderr
+    assert not (tmp_path / "r" / "summary.json").exists()
+
+
+# -- openrl-report -------------------------------------------------------------------------------------------------
+def _fake_sweep(root: Path) -> Path:
+    """A finished multirun: 2 envs x 2 optimizers as openrl-eval jobs, with curves."""
+    sweep = root / "multiruns" / "2026-01-01_00-00-00"
+    rng = np.random.default_rng(1)
+    n = 0
+    for env in ("breakout", "asterix"):
+        for opt in ("adam", "open_pretrained"):
+            job = sweep / f"{n}_eval.envs=[{env}],eval.optimizers=[{opt}]"
+            (job / ".hydra").mkdir(parents=True)
+            (job / ".hydra" / "overrides.yaml").write_text(
+                yaml.safe_dump([f"eval.envs=[{env}]", f"eval.optimizers=[{opt}]"])
+            )
+            finals = rng.normal(size=5) + (12.0 if opt == "open_pretrained" else 10.0)
+            (job / "curves").mkdir()
+            steps = np.arange(1, 21) * 100
+            curve = np.cumsum(rng.random((5, 20)), axis=1)
+            dorm = np.clip(rng.random((5, 20)) * 0.1, 0, 1)
+            np.savez(
+                job / "curves" / f"{env}__{opt}.npz",
+                env_steps=steps,
+                episode_return=curve,
+                final_return=finals,
+                **{"dormancy/actor/layer_0": dorm, "dormancy/actor/layer_1": dorm},
+            )
+            rec = report.Record(
+                env, opt, finals, job / "curves" / f"{env}__{opt}.npz", {"total_timesteps": 2000}
+            )
+            s = report.summarise([rec], reps=50, root=job)
+            (job / "summary.json").write_text(json.dumps(s))
+            n += 1
+    return sweep
+
+
+def test_openrl_report_on_a_finished_sweep(tmp_path):
+    from openrl.eval.cli import report_main
+
+    sweep = _fake_sweep(tmp_path)
+    report_main([str(sweep), "--reps", "100"])
+    md = (sweep / "report.md").read_text()
+    assert "## breakout" in md and "## asterix" in md and "OPEN (released)" in md
+    assert "Aggregate over breakout, asterix" in md
+    s = json.loads((sweep / "report_summary.json").read_text())
+    report.check_schema(s)
+    assert s["results"]["breakout"]["open_pretrained"]["num_seeds"] == 5
+    figs = {Path(f).name for f in s["files"]["figures"]}
+    assert {"fig2_per_env_iqm.png", "fig3_aggregate.png", "fig9_return_curves.png",
+            "fig10_dormancy_curves.png"} <= figs  # fmt: skip
+    for f in s["files"]["figures"]:
+        assert (sweep / f).stat().st_size > 1000
+
+
+def test_openrl_report_names_an_empty_directory(tmp_path, capsys):
+    from openrl.eval.cli import report_main
+
+    with pytest.raises(SystemExit) as e:
+        report_main([str(tmp_path)])
+    assert e.value.code == 2 and "no job directory" in capsys.readouterr().err
+
+
+def test_report_pools_seeds_and_names_variants(tmp_path):
+    """A tuning sweep: jobs differing in optimizer.lr become variants; jobs differing only in seed pool."""
+    sweep = tmp_path / "m"
+    for i, (lr, seed) in enumerate([(0.001, 0), (0.001, 1), (0.01, 0)]):
+        job = sweep / str(i)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump(["env=breakout", f"optimizer.lr={lr}", f"seed={seed}"])
+        )
+        rec = report.Record("breakout", "adam", np.arange(4.0) + 10 * lr, None, {})
+        (job / "summary.json").write_text(json.dumps(report.summarise([rec], reps=20)))
+    recs = report.load_sweep(sweep)
+    s = report.summarise(recs, reps=50)
+    assert sorted(s["results"]["breakout"]) == ["adam [optimizer.lr=0.001]", "adam [optimizer.lr=0.01]"]
+    assert s["results"]["breakout"]["adam [optimizer.lr=0.001]"]["num_seeds"] == 8
+
+
+# -- figures ---------------------------------------------------------------------------------------------------------
+def test_generalisation_and_deepsea_figures_from_generic_records(tmp_path):
+    from openrl.eval import figures
+
+    rng = np.random.default_rng(0)
+    recs = []
+    for level in ("rand_all", "standard_maze"):
+        for width in (8, 16, 32):
+            for lab in ("adam", "open"):
+                facts = {"env.level": level, "ppo.width": width, "ppo.total_timesteps": 1000}
+                recs.append(report.Record("gridworld", lab, rng.random(8) + 1, None, {"config": facts}))
+    s = {"baseline": "adam"}
+    made = figures.generalisation_grid(recs, s, tmp_path)
+    assert [p.name for p in made] == ["fig4_gridworld_width.png"]
+    ds = [
+        report.Record("deepsea", lab, rng.random(8), None, {"config": {"env.size": size}})
+        for size in (4, 10, 20)
+        for lab in ("open", "open_separated")
+    ]
+    assert figures.deepsea_sizes(ds, tmp_path / "ds.png").stat().st_size > 1000
+    assert figures.deepsea_sizes(recs, tmp_path / "none.png") is None
+
+
+def test_analysis_figures_when_curves_carry_analysis(tmp_path):
+    from openrl.eval import figures
+
+    rng = np.random.default_rng(0)
+    p = tmp_path / "c.npz"
+    arrays = {"env_steps": np.arange(1, 11), "episode_return": rng.random((3, 10))}
+    for k in ("cos_g", "cos_m0.1", "cos_m0.9", "update_over_param"):
+        arrays[f"analysis/all/{k}"] = rng.random((3, 10))
+    arrays["analysis/actor/noise_over_param"] = rng.random((3, 10)) * 1e-3
+    np.savez(p, **arrays)
+    made = figures.analysis_curves({("breakout", "open"): p}, tmp_path)
+    assert sorted(m.name for m in made) == [
+        "fig11_cosine_similarity.png",
+        "fig12_update_over_param.png",
+        "fig13_noise_over_param.png",
+    ]
+
+
+# -- the paper sweeps ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("experiment", SWEEPS)
+def test_sweep_config_composes_at_smoke_budget(experiment):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    spec = yaml.safe_load((CONF_DIR / "experiment" / f"{experiment}.yaml").read_text())
+    assert "smoke" in spec["budgets"], "every paper sweep has a smoke preset"
+    params = spec["hydra"]["sweeper"]["params"]
+    parser = OverridesParser.create()
+    points = {k: list(parser.parse_override(f"{k}={v}").sweep_string_iterator()) for k, v in params.items()}
+    # the first point of the sweep composes and validates (weights placeholders need a root: use a fake one)
+    first = [f"{k}={v[0]}" for k, v in points.items()]
+    _, cfg = load_config([f"experiment={experiment}", "budget=smoke", *first], config_name="eval")
+    assert cfg.task_name == experiment and cfg.mode == "ppo"
+    assert cfg.ppo.total_timesteps == spec["budgets"]["smoke"]["ppo.total_timesteps"]
+    if experiment.startswith("tune_"):
+        assert cfg.num_seeds == 4
+    elif experiment != "fig5_ablation":
+        assert cfg.num_seeds == 16
+    else:
+        assert cfg.num_seeds == 64
+
+
+def test_tuning_grids_contain_the_tuned_values():
+    for opt, keys in (
+        ("adam", ("lr", "b1", "b2")),
+        ("rmsprop", ("lr", "decay")),
+        ("lion", ("lr", "b1", "b2")),
+    ):
+        spec = yaml.safe_load((CONF_DIR / "experiment" / f"tune_{opt}.yaml").read_text())
+        params = spec["hydra"]["sweeper"]["params"]
+        tuned = yaml.safe_load((CONF_DIR / "optimizer" / f"{opt}.yaml").read_text())["tuned"]
+        for env in ("asterix", "breakout", "freeway", "spaceinvaders"):
+            for k in keys:
+                grid = [float(v) for v in str(params[f"optimizer.{k}"]).split(",")]
+                assert tuned[env][k] in grid, (opt, env, k)
+        assert str(params["optimizer.anneal_lr"]) == "true,false"
+
+
+@pytest.mark.slow
+def test_fig2_multirun_two_points_then_report(tmp_path):
+    """Two points of the Fig. 2 sweep through Hydra's multirun (tiny PPO), then openrl-report on them."""
+    sweep = tmp_path / "sweep"
+    proc = _run_cli(
+        [
+            "-m",
+            "experiment=fig2_single_task",
+            "budget=smoke",
+            "hydra.sweeper.params.eval.envs=[breakout]",
+            "hydra.sweeper.params.eval.optimizers=[adam],[lion]",
+            "num_seeds=3",
+            "eval.bootstrap_reps=100",
+            *TINY_PPO,
+            f"hydra.sweep.dir={sweep}",
+        ],
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "summary.json").exists())
+    assert len(jobs) == 2
+    from openrl.eval.cli import report_main
+
+    report_main([str(sweep), "--reps", "100"])
+    md = (sweep / "report.md").read_text()
+    assert "| Adam |" in md and "| Lion |" in md
