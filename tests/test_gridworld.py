@@ -519,6 +519,23 @@ def _cli(tmp_path, *args):
     return proc
 
 
+def test_tiny_ppo_adam_one_level_per_seed_one_compile():
+    """PPO + tuned Adam learns nothing in 2 updates, but runs, stays finite, and the same compiled program
+    serves different levels (the level is traced state, not a compile-time constant)."""
+    from openrl.builders import build_trainer
+
+    _, cfg = load_config(["experiment=ppo", "env=gridworld", "env.level=rand_sparse", *TINY_PPO])
+    trainer, rp, hp = build_trainer(cfg)
+    train = jax.jit(jax.vmap(trainer.train, in_axes=(0, None, None)), compiler_options=O0)
+    state, m = train(jax.random.split(jax.random.PRNGKey(0), 3), rp, hp)
+    assert np.all(np.isfinite(np.asarray(m["final_return"]))) and m["final_return"].shape == (3, 2)
+    assert len(set(np.asarray(state.env_state.level.start_pos).tolist())) > 1  # one level per seed
+    assert int(m["episodes"].sum()) > 0  # rand_sparse: 50-step limit, 2 x 8 steps x 16 envs
+    train(jax.random.split(jax.random.PRNGKey(1), 3), rp, hp)
+    assert train._cache_size() == 1
+
+
+@pytest.mark.slow  # a subprocess: imports + compiles (~15 s idle, ~45 s on a loaded 2-core CPU)
 def test_cli_ppo_run_writes_per_seed_final_returns(tmp_path):
     _cli(tmp_path, "experiment=ppo", "env=gridworld", "env.level=labyrinth", "num_seeds=2", *TINY_PPO)
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -537,6 +554,7 @@ def test_cli_meta_smoke_run(tmp_path):
     assert len(evaluation["gridworld"]["learned_final_return"]) == 2
 
 
+@pytest.mark.slow  # compiles PPO + OPEN (~40 s on a loaded 2-core CPU)
 @pytest.mark.skipif(not GRID_OPEN.is_file(), reason=f"released gridworld_OPEN.npy not found at {GRID_OPEN}")
 def test_released_gridworld_open_trains_a_tiny_run():
     from openrl.builders import build_trainer
