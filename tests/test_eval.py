@@ -455,8 +455,8 @@ def test_fig2_multirun_two_points_then_report(tmp_path):
             "-m",
             "experiment=fig2_single_task",
             "budget=smoke",
-            "hydra.sweeper.params.eval.envs=[breakout]",
-            "hydra.sweeper.params.eval.optimizers=[adam],[lion]",
+            "eval.envs=[breakout]",  # command-line sweeps replace the config's sweeper params per key
+            "eval.optimizers=[adam],[lion]",
             "num_seeds=3",
             "eval.bootstrap_reps=100",
             *TINY_PPO,
