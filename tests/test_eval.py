@@ -132,6 +132,9 @@ def test_summary_schema_multi_env():
     assert s["envs"] == ["breakout", "asterix"] and s["optimizers"] == ["adam", "lion", "open_pretrained"]
     e = s["results"]["breakout"]["lion"]
     assert e["num_seeds"] == 6 and len(e["final_return"]) == 6
+    # per env, the median is over seeds (rliable's aggregate median is over tasks: on one env, the mean)
+    assert e["median"]["value"] == pytest.approx(np.median(e["final_return"]))
+    assert e["iqm"]["value"] == pytest.approx(stats.iqm(e["final_return"]))
     assert e["probability_of_improvement"]["vs"] == "adam"
     assert e["normalised"]["by"].startswith("adam")
     assert s["results"]["breakout"]["adam"]["normalised"]["mean"]["value"] == pytest.approx(1.0)

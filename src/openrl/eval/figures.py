@@ -26,6 +26,8 @@ from openrl.eval.report import display  # noqa: E402
 from openrl.eval.report import steps as fmt_steps  # noqa: E402
 
 _PALETTE = plt.get_cmap("tab10").colors
+MAX_ROWS = 24  # interval panels with more optimizers/variants than this are left to the tables
+MAX_LINES = 10  # curve panels with more lines than this are unreadable
 
 
 def _colours(keys: Iterable[str]) -> dict[str, Any]:
@@ -76,8 +78,8 @@ def _interval_panel(ax, rows: list[tuple[str, dict[str, Any]]], colours: dict[st
 def per_env_intervals(summary: dict[str, Any], path: Path) -> Path | None:
     """Fig. 2: IQM final return with its CI, one panel per env, one bar per optimizer."""
     res = summary["results"]
-    if not res:
-        return None
+    if not res or max(len(r) for r in res.values()) > MAX_ROWS:
+        return None  # e.g. a size or tuning sweep: the table (and the size/grid figures) say it better
     colours = _colours(summary["optimizers"])
     fig, axes = _grid(len(res), width=4.6, height=0.55 * max(len(r) for r in res.values()) + 1.4)
     pct = round(100 * summary["stats"]["confidence"])
@@ -141,6 +143,8 @@ def _by_env(curves: dict[tuple[str, str], Path]) -> dict[str, dict[str, Path]]:
 def return_curves(curves: dict[tuple[str, str], Path], path: Path) -> Path | None:
     """Figs. 9/15: return of completed episodes over training, mean and standard error over seeds."""
     by = _by_env(curves)
+    if max(len(ks) for ks in by.values()) > MAX_LINES:
+        return None
     colours = _colours(k for e in by.values() for k in e)
     fig, axes = _grid(len(by))
     for ax, (env, ks) in zip(axes, by.items()):
@@ -195,6 +199,8 @@ def ablation_bars(summary: dict[str, Any], curves: dict[tuple[str, str], Path], 
 def dormancy_curves(curves: dict[tuple[str, str], Path], path: Path) -> Path | None:
     """Fig. 10: tau=0 actor dormancy over training (mean ± SE over seeds), one panel per env."""
     by = _by_env(curves)
+    if max(len(ks) for ks in by.values()) > MAX_LINES:
+        return None
     loaded = {e: {k: _dormancy(_load(p)) for k, p in ks.items()} for e, ks in by.items()}
     loaded = {e: {k: d for k, d in ks.items() if d is not None} for e, ks in loaded.items()}
     loaded = {e: ks for e, ks in loaded.items() if ks}
@@ -359,13 +365,16 @@ def deepsea_sizes(records: list[Any], path: Path) -> Path | None:
     recs = [r for r in records if r.facts().get("env.size") is not None]
     if len({r.facts()["env.size"] for r in recs}) < 2:
         return None
-    keys = list(dict.fromkeys(r.key for r in recs))
+    # lines are optimizers (labels): a sweep over env.size makes the size a variant of every record
+    keys = list(dict.fromkeys(r.label for r in recs))
     colours = _colours(keys)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for k in keys:
         pts = []
-        for size in sorted({r.facts()["env.size"] for r in recs if r.key == k}):
-            s = np.concatenate([r.final_return for r in recs if r.key == k and r.facts()["env.size"] == size])
+        for size in sorted({r.facts()["env.size"] for r in recs if r.label == k}):
+            s = np.concatenate(
+                [r.final_return for r in recs if r.label == k and r.facts()["env.size"] == size]
+            )
             iv = stats.interval_estimates({k: s}, ("iqm",), reps=500, seed=0)[k]["iqm"]
             pts.append((size, iv.value, iv.lo, iv.hi))
         p = np.array(pts)

@@ -111,7 +111,7 @@ def summarise(
     for env, groups in by.items():
         finals = {k: _finals(rs) for k, rs in groups.items()}
         est = stats.interval_estimates(
-            finals, ("iqm", "mean", "median"), reps=reps, confidence=confidence, seed=seed
+            finals, ("iqm", "mean", "run_median"), reps=reps, confidence=confidence, seed=seed
         )
         norm = _normaliser(env, groups, baseline)
         if norm is not None:
@@ -129,7 +129,9 @@ def summarise(
                 **info,
                 "num_seeds": int(finals[k].size),
                 "final_return": finals[k].tolist(),
-                **{m: est[k][m].as_dict() for m in ("iqm", "mean", "median")},
+                "iqm": est[k]["iqm"].as_dict(),
+                "mean": est[k]["mean"].as_dict(),
+                "median": est[k]["run_median"].as_dict(),  # over seeds (rliable's is over tasks)
                 "normalised": None,
                 "probability_of_improvement": None,
                 "curves": _rel(rs[0].curves, root),
@@ -355,7 +357,7 @@ def markdown(summary: dict[str, Any], title: str, figures: list[str] | None = No
         lines += [f"## {env}" + (f" (T = {steps(t)} env steps per seed)" if t else ""), ""]
         d = _digits([r["iqm"]["value"] for r in res.values()])
         lines += [
-            f"| optimizer | seeds | IQM [{ci}] | mean [{ci}] | median | P(X > {display(base)}) "
+            f"| optimizer | seeds | IQM [{ci}] | mean [{ci}] | median [{ci}] | P(X > {display(base)}) "
             "| Adam-normalised IQM | wall s |",
             "|---|---|---|---|---|---|---|---|",
         ]
@@ -364,7 +366,7 @@ def markdown(summary: dict[str, Any], title: str, figures: list[str] | None = No
             wall = r.get("wall_s")
             lines.append(
                 f"| {display(k)} | {r['num_seeds']} | {_fmt(r['iqm'], d)} | {_fmt(r['mean'], d)} "
-                f"| {r['median']['value']:.{d}f} | {_fmt(r.get('probability_of_improvement'))} "
+                f"| {_fmt(r['median'], d)} | {_fmt(r.get('probability_of_improvement'))} "
                 f"| {_fmt(norm['iqm']) if norm else '–'} | {f'{wall:.0f}' if wall is not None else '–'} |"
             )
         norm = next((r["normalised"] for r in res.values() if r.get("normalised")), None)
@@ -591,6 +593,8 @@ def report_sweep(
     pngs = figures(records, summary, out_dir / "figures")
     summary["files"] = {"report": "report.md", "figures": [str(p.relative_to(out_dir)) for p in pngs]}
     write_json(out_dir / "report_summary.json", summary)
-    name = sweep_dir.resolve().parts[-3] if len(sweep_dir.resolve().parts) >= 3 else sweep_dir.name
+    parts = sweep_dir.resolve().parts
+    # outputs/<task_name>/multiruns/<date>: name the report after the task
+    name = parts[parts.index("multiruns") - 1] if "multiruns" in parts[1:] else sweep_dir.name
     (out_dir / "report.md").write_text(markdown(summary, title=f"{name}: {sweep_dir.name}"))
     return summary
