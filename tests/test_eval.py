@@ -266,7 +266,7 @@ def test_openrl_eval_writes_curves_csv_summary_and_figures(tmp_path):
     report.check_schema(s)
     assert s["optimizers"] == ["adam", "tiny"] and s["envs"] == ["cartpole"]
     tiny = s["results"]["cartpole"]["tiny"]
-    assert tiny["weights"] == str(w) and len(tiny["weights_sha256"]) == 64
+    assert tiny["weights"] == str(w.resolve()) and len(tiny["weights_sha256"]) == 64
     assert tiny["total_timesteps"] == 128 and tiny["num_seeds"] == 3 and tiny["wall_s"] > 0
     z = np.load(out / tiny["curves"])
     assert z["episode_return"].shape == (3, 2) and z["final_return"].tolist() == tiny["final_return"]

@@ -242,7 +242,7 @@ def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
     (run_dir / "curves").mkdir(parents=True, exist_ok=True)
     np.savez_compressed(run_dir / rel, **arrays)
     total = s.num_updates * s.batch_size
-    weights_file = None if pair.weights is None else str(resolve_weights_path(pair.weights))
+    weights_file = None if pair.weights is None else str(resolve_weights_path(pair.weights).resolve())
     run_s = max(wall - compile_s, 1e-9)
     info = {
         "optimizer": pair.spec.preset,
