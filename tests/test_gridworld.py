@@ -571,3 +571,12 @@ def test_released_gridworld_open_trains_a_tiny_run():
         for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(init.params))
     ]
     assert max(moved) > 0 and all(np.isfinite(moved))
+
+
+def test_meta_final_evaluation_adam_faces_the_same_level_type():
+    from openrl.builders import adam_config
+
+    overrides = ["experiment=gridworld", "budget=smoke", "env.level=labyrinth"]
+    _, cfg = load_config(overrides)
+    adam = adam_config(cfg, overrides)
+    assert adam.optimizer.name == "adam" and adam.mode == "ppo" and adam.env.level == "labyrinth"

@@ -72,6 +72,11 @@ def task_configs(cfg: Any, overrides: list[str]) -> list[Any]:
 
 
 def adam_config(cfg: Any, overrides: list[str]) -> Any:
-    """The same env and PPO settings with tuned Adam (the baseline every learned optimizer faces)."""
+    """The same env and PPO settings with tuned Adam (the baseline every learned optimizer faces).
+
+    Single-task runs keep their ``env.<field>`` overrides (e.g. ``env.level=labyrinth``), so Adam faces
+    the same env; multi-task configs (``meta.envs``) never carry them (see :func:`task_configs`).
+    """
     base = _without(overrides, "optimizer", "env", "mode")
-    return compose([*base, f"env={cfg.env.name}", "optimizer=adam", "mode=ppo"])
+    env_fields = [] if cfg.meta.envs else [o for o in overrides if o.lstrip("+~").startswith("env.")]
+    return compose([*base, f"env={cfg.env.name}", *env_fields, "optimizer=adam", "mode=ppo"])
