@@ -250,7 +250,15 @@ def test_deepsea_experiments_compose():
         _, ev = load_config(["experiment=deepsea_eval", f"budget={budget}", "env.size=50"])
         assert ev.mode == "ppo" and ev.env.size == 50 and ev.env.max_size == tr.env.max_size
         assert ev.ppo.total_timesteps == tr.ppo.total_timesteps
-    assert load_config(["experiment=deepsea_eval"])[1].num_seeds == 128
+    _, ev = load_config(["experiment=deepsea_eval"])
+    assert ev.num_seeds == 128
+    # openrl-eval form: the four presets of the 2x2 study, each an existing optimizer config
+    from openrl.eval.run import parse_entry
+
+    presets = {parse_entry(e).preset for e in ev.eval.optimizers}
+    assert presets == {"open", "open_separated", "open_no_stochasticity", "open_separated_no_stochasticity"}
+    _, c = load_config(["experiment=deepsea", "optimizer=open_separated_no_stochasticity"])
+    assert c.optimizer.separated is True and c.optimizer.use_stochasticity is False
 
 
 def test_deepsea_meta_runs_one_tiny_generation():
