@@ -261,6 +261,27 @@ def test_deepsea_experiments_compose():
     assert c.optimizer.separated is True and c.optimizer.use_stochasticity is False
 
 
+def test_deepsea_sweeps_are_the_papers_grids():
+    """experiment=deepsea sweeps the 2x2 study; deepsea_eval sweeps sizes 4..50 (Figs. 6 and 17)."""
+    import yaml
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from openrl.config import CONF_DIR
+
+    def grid(name: str) -> dict:
+        params = yaml.safe_load((CONF_DIR / "experiment" / f"{name}.yaml").read_text())["hydra"]["sweeper"][
+            "params"
+        ]
+        parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+        return {o.key_or_group: list(o.sweep_iterator()) for o in parsed}
+
+    assert grid("deepsea") == {
+        "optimizer": ["open", "open_separated"],
+        "optimizer.use_stochasticity": [True, False],
+    }
+    assert grid("deepsea_eval") == {"env.size": list(range(4, 51, 2))}
+
+
 def test_deepsea_meta_runs_one_tiny_generation():
     from openrl.meta.setup import build_meta
 
