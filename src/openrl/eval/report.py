@@ -31,7 +31,19 @@ log = logging.getLogger(__name__)
 
 SCHEMA = "openrl-eval/1"
 # Keys of a sweep job's overrides that are not a "variant": they are the table's rows/columns or pooled.
-_NOT_VARIANT = ("env", "optimizer", "eval.envs", "eval.optimizers", "seed", "experiment", "budget", "logger")
+_NOT_VARIANT = (
+    "env",
+    "optimizer",
+    "optimizer.weights",  # the optimizer's identity, not a setting (its label already says which)
+    "eval.envs",
+    "eval.optimizers",
+    "eval.weights_root",
+    "seed",
+    "experiment",
+    "budget",
+    "logger",
+    "logger.wandb_mode",
+)
 DISPLAY = {
     "adam": "Adam",
     "rmsprop": "RMSprop",
