@@ -233,6 +233,22 @@ def test_action_map_switch():
     assert make_env(cfg.env, 2).params.randomize_actions is False
 
 
+def test_action_map_with_legacy_threefry():
+    """Non-partitionable threefry: per-size maps (the flat-index shortcut does not hold there)."""
+    prev = jax.config.jax_threefry_partitionable
+    jax.config.update("jax_threefry_partitionable", False)
+    try:
+        env = DeepSeaVecEnv(num_envs=1, max_size=5, size_low=1, size_high=5, randomize_actions=True)
+        for size in (3, 5):
+            rows, cols = jnp.arange(size).repeat(size), jnp.tile(jnp.arange(size), size)
+            got = np.asarray(env._right_action(rows, cols, jnp.asarray(size))).reshape(size, size)
+            np.testing.assert_array_equal(
+                got, np.asarray(gymnax.make("DeepSea-bsuite", size=size)[0].action_mapping)
+            )
+    finally:
+        jax.config.update("jax_threefry_partitionable", prev)
+
+
 # -- experiments ---------------------------------------------------------------------------------------------
 def test_deepsea_experiments_compose():
     _, cfg = load_config(["experiment=deepsea"])

@@ -64,18 +64,27 @@ from openrl.envs.base import StepOut
 MOVE_COST = 0.01  # bsuite's unscaled_move_cost: every "right" costs MOVE_COST / size
 
 
-@functools.lru_cache(maxsize=8)
+def _partitionable() -> bool:
+    """Whether JAX draws random bits per element index (default since JAX 0.5; the flag may go away)."""
+    return bool(getattr(jax.config, "jax_threefry_partitionable", True))
+
+
 def gymnax_action_map(max_size: int) -> np.ndarray:
     """``flat`` with ``flat[i * s + j]`` = the action meaning "right" in cell ``(i, j)`` of gymnax 1.0.1's
     ``DeepSea(size=s)``, for every ``s <= max_size``; int32, shape ``(max_size**2,)``.
 
     Uses that partitionable threefry bits are a function of the flat index only (module docstring). With
     the legacy non-partitionable threefry that does not hold, and the maps are drawn per size instead
-    (slow: one small compilation per size) and stored as a ``(max_size, max_size**2)`` table flattened.
+    (slow: one small compilation per size) and stored as a ``(max_size, max_size**2)`` table, flattened.
     """
+    return _action_map(max_size, _partitionable())
+
+
+@functools.lru_cache(maxsize=8)
+def _action_map(max_size: int, partitionable: bool) -> np.ndarray:
     with jax.ensure_compile_time_eval():  # concrete even when first needed inside a jit trace
         key = jax.random.key(0)
-        if jax.config.jax_threefry_partitionable:
+        if partitionable:
             return np.asarray(jax.random.bernoulli(key, 0.5, (max_size * max_size,)), np.int32)
         table = np.zeros((max_size, max_size * max_size), np.int32)
         for s in range(1, max_size + 1):
@@ -142,7 +151,7 @@ class DeepSeaVecEnv:
         if not self.randomize_actions:
             return jnp.ones_like(row)
         flat = jnp.asarray(gymnax_action_map(self.max_size))
-        offset = 0 if jax.config.jax_threefry_partitionable else (size - 1) * self.obs_dim
+        offset = 0 if _partitionable() else (size - 1) * self.obs_dim
         return flat[offset + row * size + column]
 
     # -- dynamics -----------------------------------------------------------------------------------
