@@ -7,7 +7,8 @@ gridworld-tuned one (Table 6: lr 1e-4, b1 = b2 = 0.99, annealed).
 
 Reported per level: per-seed final returns (the authors' fitness) of both optimizers, their means, the
 Adam-normalised mean ``mean(OPEN) / mean(Adam)`` with a paired bootstrap CI (seeds resampled jointly),
-the paired difference and P(OPEN > Adam). Aggregate: the mean over level types of the Adam-normalised
+the paired difference, P(OPEN > Adam) over all run pairs and the paired win rate (same seed, same
+level). Aggregate: the mean over level types of the Adam-normalised
 mean, with a stratified bootstrap CI (seeds resampled within each level), over the levels where Adam's
 mean return is positive (normalising by a return near zero or below is meaningless; those levels are
 listed). Wall and CPU seconds are recorded. JSON to ``results/gridworld_generalisation.json``.
@@ -108,9 +109,12 @@ def main() -> None:
             row["difference_mean"] = float(diff.mean())
             boot_d = rng.choice(diff, size=(args.bootstrap, len(diff))).mean(1)
             row["difference_ci95"] = np.percentile(boot_d, [2.5, 97.5]).tolist()
+            # unpaired: a random OPEN run beats a random Adam run (levels differ between seeds) ...
             row["p_open_beats_adam"] = float(
                 np.mean((a[:, None] > b[None, :]) + 0.5 * (a[:, None] == b[None, :]))
             )
+            # ... and paired: OPEN beats Adam on the same seed (same sampled level)
+            row["paired_win_rate"] = float(np.mean((a > b) + 0.5 * (a == b)))
             row["adam_normalised"] = float(a.mean() / b.mean()) if b.mean() > 0 else None
             if b.mean() > 0:
                 row["adam_normalised_ci95"] = np.percentile(
