@@ -229,6 +229,22 @@ def test_plan_single_and_multi_forms(tmp_path):
         ("asterix", "lion", "lion"),
     ]
     assert pairs[0].cfg.num_seeds == 16 and pairs[0].cfg.ppo.total_timesteps == 10_000_000
+    # optimizer.* settings reach the optimizers that have them (Adam has no `analysis`) ...
+    # (Hydra composes them against the base `optimizer=` first: that one must have them)
+    ov = [
+        "env=breakout",
+        "optimizer=open",
+        "eval.optimizers=[adam,open]",
+        "optimizer.analysis=true",
+        "optimizer.anneal_lr=false",
+    ]
+    cfg = load_config(ov, config_name="eval")[1]
+    adam, open_ = eval_run.plan(cfg, ov, "adam")
+    assert adam.cfg.optimizer.anneal_lr is False and open_.cfg.optimizer.analysis is True
+    # ... and one that none of them has is an error naming it
+    ov = ["env=breakout", "optimizer=open", "eval.optimizers=[adam,lion]", "optimizer.analysis=true"]
+    with pytest.raises(ConfigError, match="optimizer.analysis: none of eval.optimizers"):
+        eval_run.plan(load_config(ov, config_name="eval")[1], ov, "adam")
     if PRETRAINED.exists():
         cfg = load_config(["optimizer=open_pretrained", "env=asterix"], config_name="eval")[1]
         (p,) = eval_run.plan(cfg, ["optimizer=open_pretrained", "env=asterix"], "open_pretrained")
@@ -255,6 +271,8 @@ def test_openrl_eval_writes_curves_csv_summary_and_figures(tmp_path):
         [
             "env=cartpole",
             f"eval.optimizers=[adam,'tiny=open@{w}']",
+            "optimizer=open",  # the base Hydra composes optimizer.analysis against
+            "optimizer.analysis=true",  # reaches OPEN only (Adam has no such setting)
             "num_seeds=3",
             "eval.bootstrap_reps=200",
             *TINY_PPO,
@@ -271,13 +289,19 @@ def test_openrl_eval_writes_curves_csv_summary_and_figures(tmp_path):
     z = np.load(out / tiny["curves"])
     assert z["episode_return"].shape == (3, 2) and z["final_return"].tolist() == tiny["final_return"]
     assert any(k.startswith("dormancy/actor/") for k in z.files)
+    assert "analysis/all/cos_g" in z.files and z["analysis/actor/noise_over_param"].shape == (3, 2)
+    assert not any(
+        k.startswith("analysis/") for k in np.load(out / s["results"]["cartpole"]["adam"]["curves"])
+    )
     rows = (out / "final_returns.csv").read_text().splitlines()
     assert rows[0] == "env,optimizer,seed,final_return" and len(rows) == 1 + 2 * 3
     md = (out / "report.md").read_text()
     assert "## cartpole" in md and "| tiny |" in md
     for f in s["files"]["figures"]:
         assert (out / f).stat().st_size > 1000
-    assert "figures/fig2_per_env_iqm.png" in s["files"]["figures"]
+    assert {"figures/fig2_per_env_iqm.png", "figures/fig11_cosine_similarity.png"} <= set(
+        s["files"]["figures"]
+    )
     assert (out / "config_resolved.yaml").exists() and (out / "metadata.json").exists()
 
 
@@ -475,3 +499,108 @@ def test_fig2_multirun_two_points_then_report(tmp_path):
     report_main([str(sweep), "--reps", "100"])
     md = (sweep / "report.md").read_text()
     assert "| Adam |" in md and "| Lion |" in md
+
+
+def _fig5_root(tmp_path: Path) -> Path:
+    """A stand-in for a finished ablation_breakout multirun: one job directory with a best/ optimizer."""
+    best = tmp_path / "ablation" / "0_optimizer=open" / "best"
+    best.mkdir(parents=True)
+    np.save(best / "optimizer.npy", (np.random.default_rng(0).normal(size=1211) * 0.1).astype(np.float32))
+    return tmp_path / "ablation"
+
+
+SWEEP_POINTS = {
+    "fig3_multitask": ["eval.envs=[breakout]", "eval.optimizers=[open_multi_pretrained]"],
+    "fig5_ablation": ["eval.optimizers=['open@{root}/*optimizer=open']"],
+    "tune_adam": [
+        "env=breakout",
+        "optimizer.lr=0.003",
+        "optimizer.b1=0.9",
+        "optimizer.b2=0.99",
+        "optimizer.anneal_lr=true",
+    ],  # fmt: skip
+    "tune_rmsprop": [
+        "env=breakout",
+        "optimizer.lr=0.002",
+        "optimizer.decay=0.99",
+        "optimizer.anneal_lr=false",
+    ],
+    "tune_lion": [
+        "env=breakout",
+        "optimizer.lr=0.0008",
+        "optimizer.b1=0.9",
+        "optimizer.b2=0.9",
+        "optimizer.anneal_lr=false",
+    ],  # fmt: skip
+    "table11_runtime": ["eval.envs=[breakout]", "eval.optimizers=[lion]"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", sorted(SWEEP_POINTS))
+def test_each_sweep_runs_one_point_at_smoke_budget(tmp_path, experiment):
+    """One point of each paper sweep through Hydra's multirun at budget=smoke (tiny PPO on top)."""
+    if "pretrained" in " ".join(SWEEP_POINTS[experiment]) and not PRETRAINED.exists():
+        pytest.skip("released weights not available")
+    extra = [f"eval.weights_root={_fig5_root(tmp_path)}"] if experiment == "fig5_ablation" else []
+    sweep = tmp_path / "sweep"
+    proc = _run_cli(
+        [
+            "-m",
+            f"experiment={experiment}",
+            "budget=smoke",
+            *SWEEP_POINTS[experiment],
+            *extra,
+            "num_seeds=2",
+            "eval.bootstrap_reps=50",
+            "eval.figures=false",
+            *TINY_PPO,
+            f"hydra.sweep.dir={sweep}",
+            "hydra.sweep.subdir=${hydra.job.num}",  # these overrides would make too long a directory name
+        ],
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (summary,) = sweep.rglob("summary.json")
+    s = json.loads(summary.read_text())
+    report.check_schema(s)
+    assert s["task_name"] == experiment and len(s["optimizers"]) == 1
+
+
+def test_report_reads_openrl_train_ppo_jobs(tmp_path):
+    """openrl-train experiment=ppo multirun jobs (summary.json + returns.npz + resolved config) are read,
+    with the config facts the gridworld figures group by."""
+    from openrl.eval.cli import report_main
+
+    sweep = tmp_path / "multiruns" / "d"
+    rng = np.random.default_rng(0)
+    for i, (opt, width) in enumerate([("adam", 8), ("adam", 16), ("open", 8), ("open", 16)]):
+        job = sweep / str(i)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump([f"optimizer={opt}", f"ppo.width={width}", "env=gridworld", "env.level=rand_all"])
+        )
+        (job / ".hydra" / "hydra.yaml").write_text(
+            yaml.safe_dump({"hydra": {"runtime": {"choices": {"optimizer": opt}}}})
+        )
+        cfg = {"env": {"id": "gw", "family": "gridworld", "level": "rand_all"}, "ppo": {"width": width,
+               "total_timesteps": 1000}, "optimizer": {"name": opt}}  # fmt: skip
+        (job / "config_resolved.yaml").write_text(yaml.safe_dump(cfg))
+        finals = rng.random(4) + (1.5 if opt == "open" else 1.0)
+        summary = {"env": "gridworld", "optimizer": opt, "num_seeds": 4, "final_return": finals.tolist(),
+                   "total_env_steps": 4000, "wall_s": 1.0}  # fmt: skip
+        (job / "summary.json").write_text(json.dumps(summary))
+        np.savez(job / "returns.npz", episode_return=rng.random((4, 5)), env_steps=np.arange(1, 6) * 200)
+    report_main([str(sweep), "--reps", "50"])
+    s = json.loads((sweep / "report_summary.json").read_text())
+    assert sorted(s["results"]["gridworld"]) == [
+        "adam [ppo.width=16]",
+        "adam [ppo.width=8]",
+        "open [ppo.width=16]",
+        "open [ppo.width=8]",
+    ]
+    assert s["results"]["gridworld"]["open [ppo.width=8]"]["total_timesteps"] == 1000
+    figs = {Path(f).name for f in s["files"]["figures"]}
+    assert "fig4_gridworld_width.png" in figs and "fig9_return_curves.png" in figs
+    # outputs/<task>/multiruns/<date>: the report is titled after the task directory
+    assert (sweep / "report.md").read_text().startswith(f"# {tmp_path.name}: d")

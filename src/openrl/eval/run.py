@@ -162,24 +162,49 @@ def plan(cfg: Any, overrides: list[str], optimizer_choice: str) -> list[Pair]:
     if dup:
         raise ConfigError(f"eval.optimizers: duplicate labels {dup}; name them, e.g. 'OPEN=open@path.npy'")
     pairs, errors = [], []
+    used: set[str] = set()
     for env in envs:
         for spec in specs:
-            ov = [*base, f"env={env}", f"optimizer={spec.preset}", *spec.overrides]
+            ov = [*base, f"env={env}", f"optimizer={spec.preset}"]
             weights = None
             try:
                 if spec.weights is not None:
                     weights = resolve_weights(spec.weights, env, cfg.eval.weights_root)
                     ov.append(f"optimizer.weights={_quote(weights)}")
-                pair_cfg = compose(ov)
+                applied = _applicable(spec, ov, multi=bool(cfg.eval.optimizers))
+                used.update(_key(o) for o in applied)
+                pair_cfg = compose(ov + applied)
             except ConfigError as e:
                 errors.append(f"[{env} / {spec.label}] {e}")
                 continue
             if weights is None:
                 weights = getattr(pair_cfg.optimizer, "weights", None)
             pairs.append(Pair(env, spec, pair_cfg, ov, weights))
+    unused = sorted({_key(o) for s in specs for o in s.overrides} - used)
+    if unused and not errors:
+        errors.append(f"{', '.join(unused)}: none of eval.optimizers {labels} has this setting")
     if errors:
         raise ConfigError("\n".join(errors))
     return pairs
+
+
+def _applicable(spec: OptimizerSpec, overrides: list[str], multi: bool) -> list[str]:
+    """The command line's ``optimizer.*`` overrides this optimizer has a field for.
+
+    With several optimizers, ``optimizer.analysis=true`` or ``optimizer.anneal_lr=false`` are meant for
+    the optimizers that have the setting (a handcrafted one has no ``analysis``); a key no listed
+    optimizer has is still an error (raised by :func:`plan`). One optimizer: everything applies as given.
+    """
+    if not multi or not spec.overrides:
+        return list(spec.overrides)
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(compose(overrides).optimizer)}
+    keep = [o for o in spec.overrides if _key(o).split(".", 1)[1].split(".")[0] in names]
+    skipped = [o for o in spec.overrides if o not in keep]
+    if skipped:
+        log.info("%s has no %s: not applied to it", spec.label, ", ".join(_key(o) for o in skipped))
+    return keep
 
 
 def _safe(name: str) -> str:
