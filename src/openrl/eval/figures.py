@@ -52,8 +52,11 @@ def _save(fig, path: Path) -> Path:
 
 
 def _steps_label(ax) -> None:
-    ax.set_xlabel("environment steps")
-    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+    """Environment steps on x, ticks as 250k / 1.5M / 10M (no detached '1e6' offset to miss)."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xlabel("environment steps (per seed)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: fmt_steps(x) if x > 0 else "0"))
 
 
 def _interval_panel(ax, rows: list[tuple[str, dict[str, Any]]], colours: dict[str, Any], xlabel: str) -> None:
