@@ -6,6 +6,8 @@ IQM. ``--anneal`` runs each game with learning-rate annealing off and/or on (the
 were lost from its text). Results accumulate in results/adam_returns.json after every game.
 
     python benchmarks/adam_returns.py --games breakout --anneal off on --seeds 8
+    # 4 more seeds, disjoint from an earlier 4-seed run (keys from PRNGKey(1)); pooled in RESULTS.md
+    python benchmarks/adam_returns.py --games asterix --seeds 4 --key-seed 1
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ def main() -> None:
     ap.add_argument("--anneal", nargs="+", default=["tuned"], choices=["tuned", "off", "on"])
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--timesteps", type=int, default=None)
+    ap.add_argument(
+        "--key-seed",
+        type=int,
+        default=0,
+        help="seed keys split(PRNGKey(k), seeds); k > 0 adds seeds disjoint from an earlier k=0 run",
+    )
     ap.add_argument("--out", default="adam_returns")
     args = ap.parse_args()
 
@@ -73,8 +81,8 @@ def main() -> None:
                 ov.append(f"optimizer.anneal_lr={'true' if anneal == 'on' else 'false'}")
             if args.timesteps:
                 ov.append(f"ppo.total_timesteps={args.timesteps}")
-            key = f"{game}/anneal={anneal}"
-            r = results["runs"][key] = run_one(ov, args.seeds)
+            key = f"{game}/anneal={anneal}" + (f"/keys={args.key_seed}" if args.key_seed else "")
+            r = results["runs"][key] = run_one(ov, args.seeds, args.key_seed)
             final = np.asarray(r["final_return"])
             write(args.out, results)
             print(
