@@ -211,7 +211,8 @@ class EvalConfig:
 
     envs: List[str] = field(default_factory=list)
     optimizers: List[str] = field(default_factory=list)
-    weights_root: Optional[str] = None  # replaces {root} in weights paths (e.g. a finished meta-training sweep)
+    # replaces {root} in weights paths (e.g. a finished meta-training sweep)
+    weights_root: Optional[str] = None
     baseline: str = "adam"  # label that normalises returns and that probability of improvement compares to
     bootstrap_reps: int = 2000  # rliable stratified-bootstrap replications
     confidence: float = 0.95  # CI coverage
