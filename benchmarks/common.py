@@ -54,6 +54,27 @@ def write(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def random_action_rollout(env, num_steps: int):
+    """``fn(key) -> scalar``: ``num_steps`` batched env steps with uniform random discrete actions.
+
+    The raw env-step rate of this function is the ceiling any PPO loop on the same env can reach.
+    """
+
+    def fn(key):
+        _, st = env.reset(key)
+
+        def body(carry, _):
+            st, key = carry
+            key, ka, ks = jax.random.split(key, 3)
+            a = jax.random.randint(ka, (env.num_envs,), 0, env.action_dim)
+            _, st, out = env.step(ks, st, a)
+            return (st, key), out.reward.sum()
+
+        return jax.lax.scan(body, (st, key), None, num_steps)[1].sum()
+
+    return fn
+
+
 class Timer:
     def __enter__(self):
         self.wall, self.cpu = time.perf_counter(), cpu_seconds()
@@ -73,6 +94,7 @@ __all__ = [
     "build",
     "cpu_seconds",
     "machine",
+    "random_action_rollout",
     "make_env",
     "make_rule",
     "resolve_optimizer",

@@ -20,7 +20,7 @@ import os
 
 import jax
 
-from benchmarks.common import build, machine, write
+from benchmarks.common import build, machine, random_action_rollout, write
 from benchmarks.ppo_throughput import measure
 
 
@@ -43,17 +43,7 @@ def main() -> None:
         results.setdefault("num_envs", s.num_envs)
         results.setdefault("num_steps", s.num_steps)
 
-        def raw(key, env=env, s=s):
-            _, st = env.reset(key)
-
-            def body(carry, _):
-                st, key = carry
-                key, ka, ks = jax.random.split(key, 3)
-                a = jax.random.randint(ka, (s.num_envs,), 0, env.action_dim)
-                _, st, out = env.step(ks, st, a)
-                return (st, key), out.reward.sum()
-
-            return jax.lax.scan(body, (st, key), None, U * s.num_steps)[1].sum()
+        raw = random_action_rollout(env, U * s.num_steps)
 
         r = measure(raw, (key,), U * s.batch_size, args.repeats)
         r["obs_dim"] = env.obs_dim

@@ -22,7 +22,7 @@ import os
 
 import jax
 
-from benchmarks.common import Timer, build, machine, write
+from benchmarks.common import Timer, build, machine, random_action_rollout, write
 
 
 def measure(fn, args, steps: int, repeats: int) -> dict:
@@ -72,17 +72,7 @@ def main() -> None:
         "updates_timed": U,
     }
 
-    def raw(key):
-        obs, st = env.reset(key)
-
-        def body(carry, _):
-            st, key = carry
-            key, ka, ks = jax.random.split(key, 3)
-            a = jax.random.randint(ka, (s.num_envs,), 0, env.action_dim)
-            _, st, out = env.step(ks, st, a)
-            return (st, key), out.reward.sum()
-
-        return jax.lax.scan(body, (st, key), None, U * s.num_steps)[1].sum()
+    raw = random_action_rollout(env, U * s.num_steps)
 
     key = jax.random.PRNGKey(0)
     results["raw_env"] = measure(raw, (key,), steps, args.repeats)

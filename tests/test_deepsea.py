@@ -16,6 +16,7 @@ import pytest
 from openrl.config import ConfigError, load_config
 from openrl.envs import make_env
 from openrl.envs.deepsea import MOVE_COST, DeepSeaVecEnv, gymnax_action_map
+from tiny import TINY_PPO
 
 O0 = {"xla_backend_optimization_level": 0}
 M = 12  # max_size for the unit tests (small: fast; large enough for several sizes)
@@ -162,12 +163,7 @@ def test_one_compiled_program_for_every_size(fixed_map_rollout):
             "env.max_size=8",
             "env.size_low=2",
             "env.size_high=8",
-            "ppo.num_envs=4",
-            "ppo.num_steps=8",
-            "ppo.total_timesteps=64",
-            "ppo.num_minibatches=2",
-            "ppo.update_epochs=1",
-            "ppo.width=8",
+            *TINY_PPO,
         ]
     )
     from openrl.builders import build_trainer
@@ -305,12 +301,7 @@ def test_deepsea_meta_runs_one_tiny_generation():
         "experiment=deepsea",
         "budget=smoke",
         "es.population_size=2",
-        "ppo.num_envs=4",
-        "ppo.num_steps=8",
-        "ppo.total_timesteps=64",
-        "ppo.num_minibatches=2",
-        "ppo.update_epochs=1",
-        "ppo.width=8",
+        *TINY_PPO,
         "env.max_size=12",
         "env.size_high=12",
     ]

@@ -30,7 +30,7 @@ from openrl.meta import fitness as F
 from openrl.meta.checkpoints import MetaCheckpointer, config_differences
 from openrl.meta.trainer import SHAPING, MetaTrainer, Task
 from openrl.runs.checkpoint import CheckpointError
-from tiny import TINY_META
+from tiny import TINY_META, TINY_PPO
 
 O0 = {"xla_backend_optimization_level": 0}
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -583,15 +583,7 @@ def test_ablation_variant_composes_and_builds(variant):
     assert meta.strategy.num_dims > 0
 
 
-TINY_RUN = [
-    "es.population_size=2",
-    "ppo.num_envs=4",
-    "ppo.num_steps=8",
-    "ppo.total_timesteps=64",
-    "ppo.num_minibatches=2",
-    "ppo.update_epochs=1",
-    "ppo.width=8",
-]
+TINY_RUN = ["es.population_size=2", *TINY_PPO]
 RUNS = [
     pytest.param(e, [], marks=pytest.mark.slow, id=e)
     for e in META_EXPERIMENTS

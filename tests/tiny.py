@@ -28,6 +28,16 @@ TINY_META = [
     "ppo.width=8",
 ]
 
+# The smallest PPO that still runs every code path: 2 updates of 4 envs x 8 steps, one epoch, width 8.
+TINY_PPO = [
+    "ppo.num_envs=4",
+    "ppo.num_steps=8",
+    "ppo.total_timesteps=64",
+    "ppo.num_minibatches=2",
+    "ppo.update_epochs=1",
+    "ppo.width=8",
+]
+
 ACTIVATIONS = {
     "actor": {"Dense_0": [0.5, 0.0, 1.5, 2.0], "Dense_1": [0.3, 0.7], "log_std": [1.1]},  # unit 1 dead
     "critic": {"Dense_0": [1.0, 2.0, 0.25, 0.75], "Dense_1": [3.0]},
