@@ -143,6 +143,13 @@ def _by_env(curves: dict[tuple[str, str], Path]) -> dict[str, dict[str, Path]]:
     return out
 
 
+def _band(ax, steps: np.ndarray, values: np.ndarray, colour: Any, label: str, lw: float = 1.3) -> None:
+    """One optimizer's curve: mean over seeds (rows of ``values``) with a ± standard-error band."""
+    mean, se = _mean_se(values)
+    ax.plot(steps, mean, color=colour, label=label, lw=lw)
+    ax.fill_between(steps, mean - se, mean + se, color=colour, alpha=0.2)
+
+
 def return_curves(curves: dict[tuple[str, str], Path], path: Path) -> Path | None:
     """Figs. 9/15: return of completed episodes over training, mean and standard error over seeds."""
     by = _by_env(curves)
@@ -153,10 +160,7 @@ def return_curves(curves: dict[tuple[str, str], Path], path: Path) -> Path | Non
     for ax, (env, ks) in zip(axes, by.items()):
         for k, p in ks.items():
             z = _load(p)
-            mean, se = _mean_se(z["episode_return"])
-            steps = z["env_steps"]
-            ax.plot(steps, mean, color=colours[k], label=display(k), lw=1.3)
-            ax.fill_between(steps, mean - se, mean + se, color=colours[k], alpha=0.2)
+            _band(ax, z["env_steps"], z["episode_return"], colours[k], display(k))
         ax.set_title(env, fontsize=10)
         _steps_label(ax)
         ax.set_ylabel("episode return")
@@ -213,10 +217,7 @@ def dormancy_curves(curves: dict[tuple[str, str], Path], path: Path) -> Path | N
     fig, axes = _grid(len(loaded))
     for ax, (env, ks) in zip(axes, loaded.items()):
         for k, d in ks.items():
-            steps = _load(by[env][k])["env_steps"]
-            mean, se = _mean_se(d)
-            ax.plot(steps, mean, color=colours[k], label=display(k), lw=1.3)
-            ax.fill_between(steps, mean - se, mean + se, color=colours[k], alpha=0.2)
+            _band(ax, _load(by[env][k])["env_steps"], d, colours[k], display(k))
         ax.set_title(env, fontsize=10)
         _steps_label(ax)
         ax.set_ylabel("actor dormancy (τ=0)")
@@ -274,9 +275,7 @@ def analysis_curves(curves: dict[tuple[str, str], Path], out_dir: Path) -> list[
         fig, axes = _grid(len(order), width=3.8, height=3.0, max_cols=4)
         for ax, (env, stat) in zip(axes, order):
             for key, steps, v in panels[(env, stat)]:
-                mean, se = _mean_se(v)
-                ax.plot(steps, mean, color=colours[key], label=display(key), lw=1.2)
-                ax.fill_between(steps, mean - se, mean + se, color=colours[key], alpha=0.2)
+                _band(ax, steps, v, colours[key], display(key), lw=1.2)
             if log:
                 ax.set_yscale("log")
             ax.set_title(f"{env}: {_stat_title(stat)}", fontsize=9)
