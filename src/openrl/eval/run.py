@@ -215,7 +215,7 @@ def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
     """Trains ``num_seeds`` PPO agents with the pair's optimizer (chunked ``lax.scan``, vmapped seeds)."""
     from openrl.builders import build_trainer
     from openrl.optimizers.weights import resolve_weights_path, sha256_file
-    from openrl.runs.ppo_job import chunk_plan
+    from openrl.runs.ppo_job import CompiledBlocks, chunk_plan
 
     cfg = pair.cfg
     trainer, rule_params, hp = build_trainer(cfg)
@@ -226,7 +226,7 @@ def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
     init = jax.jit(jax.vmap(trainer.init)).lower(keys).compile()
     compile_s = time.perf_counter() - t0
     state = init(keys)
-    compiled: dict[int, Any] = {}
+    blocks = CompiledBlocks(trainer, rule_params, hp)
     chunks: list[dict[str, Any]] = []
     bar = tqdm(
         total=s.num_updates * s.batch_size,
@@ -237,16 +237,12 @@ def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
         dynamic_ncols=True,
     )
     for n in chunk_plan(s.num_updates, cfg.num_chunks):
-        if n not in compiled:
-            fn = jax.jit(jax.vmap(lambda st, rp, h, n=n: trainer.run(st, rp, h, n), in_axes=(0, None, None)))
-            tc = time.perf_counter()
-            compiled[n] = fn.lower(state, rule_params, hp).compile()
-            compile_s += time.perf_counter() - tc
-        state, metrics = compiled[n](state, rule_params, hp)
+        state, metrics = blocks(n, state)
         chunks.append(jax.device_get(metrics))
         bar.update(n * s.batch_size)
     bar.close()
     wall = time.perf_counter() - t0
+    compile_s += blocks.compile_s
     metrics = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *chunks)
     final = np.asarray(metrics["final_return"][:, -1], np.float64)
     env_steps = np.arange(1, s.num_updates + 1) * s.batch_size
