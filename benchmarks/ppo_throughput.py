@@ -5,6 +5,7 @@ Measured in one process, so the ratios are meaningful on a noisy machine:
 * ``raw_env``: Breakout-MinAtar alone, 64 envs, uniformly random actions, ``lax.scan`` of the same
   rollout length -- the ceiling any PPO loop on this env can reach;
 * ``ppo_1_seed``: the full PPO update (rollout + GAE + 4 epochs x 8 minibatches) for one seed;
+* ``ppo_1_seed_jax_permutation``: the same with ``ppo.shuffle=jax_permutation`` (PureJaxRL's shuffle);
 * ``ppo_16_seeds``: the same, vmapped over 16 seeds in one program;
 * ``ppo_<optimizer>_1_seed``: PPO with a learned optimizer (OPEN, No Features, ...) instead of Adam,
   with its slowdown relative to PPO+Adam measured in the same process.
@@ -81,6 +82,17 @@ def main() -> None:
         return trainer.run(trainer.init(key), rp, h, U)[1]["final_return"]
 
     results["ppo_1_seed"] = measure(ppo, (key, rule_params, hp), steps, args.repeats)
+    # the same PPO with jax.random.permutation as the minibatch shuffle (PureJaxRL's and the authors'
+    # call): the ratio shows what openrl's packed-sort shuffle (ppo.shuffle, default) buys
+    tr_jp, _, _, _ = build([f"env={args.env}", "optimizer=adam", "ppo.shuffle=jax_permutation"])
+
+    def ppo_jp(key, rp, h):
+        return tr_jp.run(tr_jp.init(key), rp, h, U)[1]["final_return"]
+
+    results["ppo_1_seed_jax_permutation"] = measure(ppo_jp, (key, rule_params, hp), steps, args.repeats)
+    results["packed_sort_speedup"] = (
+        results["ppo_1_seed"]["env_steps_per_s"] / results["ppo_1_seed_jax_permutation"]["env_steps_per_s"]
+    )
     keys = jax.random.split(key, args.seeds)
     results[f"ppo_{args.seeds}_seeds"] = measure(
         jax.vmap(ppo, in_axes=(0, None, None)), (keys, rule_params, hp), steps * args.seeds, args.repeats
@@ -102,12 +114,13 @@ def main() -> None:
     for k in (
         "raw_env",
         "ppo_1_seed",
+        "ppo_1_seed_jax_permutation",
         f"ppo_{args.seeds}_seeds",
         *(f"ppo_{n}_1_seed" for n in args.optimizers),
     ):
         r = results[k]
         print(
-            f"{k:>14}: {r['env_steps_per_s']:>10,.0f} env-steps/s  {r['cpu_s_per_1e6_steps']:6.1f} CPU-s/1e6  "
+            f"{k:>26}: {r['env_steps_per_s']:>10,.0f} env-steps/s  {r['cpu_s_per_1e6_steps']:6.1f} CPU-s/1e6  "
             f"compile {r['compile_s']:.1f}s"
         )
     print(

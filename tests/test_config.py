@@ -219,6 +219,15 @@ def test_bad_activation_rejected():
     assert "ppo.activation" in _config_error(["ppo.activation=gelu"])
 
 
+def test_bad_shuffle_rejected_and_schema_matches_trainer():
+    from openrl.config.validate import SHUFFLES as CONFIG_SHUFFLES
+    from openrl.ppo.train import SHUFFLES
+
+    msg = _config_error(["ppo.shuffle=random"])
+    assert "ppo.shuffle='random'" in msg and "packed_sort" in msg
+    assert CONFIG_SHUFFLES == SHUFFLES
+
+
 def test_total_timesteps_below_one_batch_rejected():
     assert "ppo.total_timesteps" in _config_error(
         ["ppo.num_envs=4", "ppo.num_steps=8", "ppo.total_timesteps=16"]

@@ -24,7 +24,15 @@ from openrl.config import load_config
 from openrl.envs.base import StepOut
 from openrl.optimizers.base import UpdateContext
 from openrl.optimizers.handcrafted import OptaxRule
-from openrl.ppo.train import PPOHParams, PPOStatic, PPOTrainer, dormancy_fraction, layer_proportions
+from openrl.ppo.train import (
+    PPOHParams,
+    PPOStatic,
+    PPOTrainer,
+    dormancy_fraction,
+    layer_proportions,
+    minibatch_permutation,
+    packed_sort_permutation,
+)
 
 FAMILIES = ("breakout", "asterix", "freeway", "spaceinvaders", "deepsea")  # ant: tests/test_brax_env.py
 TINY = [
@@ -282,6 +290,42 @@ def test_dormancy_fraction():
     # normalised score 1e-9 / mean(|a|) << 1e-7: dormant; 1e-3 of the mean is not
     assert float(dormancy_fraction(jnp.array([1e-9, 1.0, 1.0, 1.0]))) == 0.25
     assert float(dormancy_fraction(jnp.array([1e-3, 1.0, 1.0, 1.0]))) == 0.0
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 1000, 8192, 2**20])
+def test_packed_sort_permutation_is_a_permutation(n):
+    for seed in range(3):
+        perm = np.asarray(packed_sort_permutation(jax.random.PRNGKey(seed), n))
+        assert perm.dtype == np.int32
+        np.testing.assert_array_equal(np.sort(perm), np.arange(n))
+    if n >= 64:  # and it actually shuffles, differently per key
+        a, b = (np.asarray(packed_sort_permutation(jax.random.PRNGKey(s), n)) for s in (0, 1))
+        assert (a != np.arange(n)).mean() > 0.9 and (a != b).mean() > 0.9
+
+
+def test_packed_sort_permutation_is_uniform():
+    """All 24 orders of 4 items are equally likely; positions of a large batch are uniform too."""
+    keys = jax.random.split(jax.random.PRNGKey(0), 24_000)
+    perms = np.asarray(jax.vmap(lambda k: packed_sort_permutation(k, 4))(keys))
+    codes = perms @ np.array([64, 16, 4, 1])
+    counts = np.unique(codes, return_counts=True)[1]
+    assert len(counts) == 24
+    chi2 = float(((counts - 1000.0) ** 2 / 1000.0).sum())
+    assert chi2 < 49.7  # chi-square, 23 dof: p = 0.001
+    # where item 0 lands in an 8192-batch: uniform over positions (8 bins, 4000 draws)
+    keys = jax.random.split(jax.random.PRNGKey(1), 4000)
+    pos = np.asarray(jax.vmap(lambda k: jnp.argmax(packed_sort_permutation(k, 8192) == 0))(keys))
+    bins = np.bincount(pos // 1024, minlength=8)
+    assert float(((bins - 500.0) ** 2 / 500.0).sum()) < 24.3  # 7 dof: p = 0.001
+
+
+def test_jax_permutation_switch_reproduces_jax():
+    key = jax.random.PRNGKey(3)
+    np.testing.assert_array_equal(
+        minibatch_permutation("jax_permutation", key, 512), jax.random.permutation(key, 512)
+    )
+    with pytest.raises(ValueError, match="ppo.shuffle"):
+        minibatch_permutation("fisher_yates", key, 512)
 
 
 # -- f. metric semantics ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ def ppo_static(cfg: Any, env: Any) -> PPOStatic:
         shared_init_key=p.shared_init_key,
         bootstrap_truncation=cfg.env.truncation == "bootstrap",
         clip_action=p.clip_action,
+        shuffle=p.shuffle,
     )
 
 

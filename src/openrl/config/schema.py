@@ -65,6 +65,9 @@ class PPOConfig:
     activation: str = "relu"
     shared_init_key: bool = True  # authors: actor and critic initialised from the same PRNG key
     clip_action: bool = True  # continuous control: clip actions to [-1, 1] before stepping
+    # Minibatch shuffle: packed_sort (uniform, 2.5x cheaper on CPU) | jax_permutation (jax.random.permutation,
+    # the draws PureJaxRL and the authors' code make). Same distribution; see openrl.ppo.train.
+    shuffle: str = "packed_sort"
 
 
 @dataclass

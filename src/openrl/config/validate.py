@@ -25,6 +25,7 @@ GRIDWORLD_LEVELS = (
 )
 ACTIVATIONS = ("relu", "tanh")
 TRUNCATION = ("done", "bootstrap")
+SHUFFLES = ("packed_sort", "jax_permutation")  # openrl.ppo.train.SHUFFLES
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 MODES = ("ppo", "meta")
 ES_STRATEGIES = ("open_es",)
@@ -207,6 +208,8 @@ def validate(cfg: Any) -> None:
     for n in ("vf_coef", "ent_coef"):
         if getattr(ppo, n) < 0:
             errors.append(f"ppo.{n}={getattr(ppo, n)}: must be >= 0")
+    if ppo.shuffle not in SHUFFLES:
+        errors.append(f"ppo.shuffle={ppo.shuffle!r}: allowed values are {', '.join(SHUFFLES)}")
     if ppo.activation not in ACTIVATIONS:
         errors.append(f"ppo.activation={ppo.activation!r}: allowed values are {', '.join(ACTIVATIONS)}")
     if ppo.num_envs > 0 and ppo.num_steps > 0 and ppo.num_minibatches > 0:

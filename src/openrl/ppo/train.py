@@ -27,6 +27,7 @@ Entry points:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -63,6 +64,7 @@ class PPOStatic:
     shared_init_key: bool = True  # authors' quirk: actor and critic init from the same key
     bootstrap_truncation: bool = False  # False: a time-limit end is a terminal (authors' behaviour)
     clip_action: bool = True  # continuous actions: clip to [-1, 1] before stepping (log-prob unclipped)
+    shuffle: str = "packed_sort"  # minibatch permutation: see :func:`minibatch_permutation`
 
     @property
     def batch_size(self) -> int:
@@ -113,6 +115,51 @@ def layer_proportions(net_params: dict[str, Any]) -> dict[str, Any]:
     n = len(names)
     props = {name: (i / (n - 1) if n > 1 else 0.0) for i, name in enumerate(names)}
     return {k: jax.tree.map(lambda _: props[k], v) for k, v in net_params.items()}
+
+
+SHUFFLES = ("packed_sort", "jax_permutation")
+
+
+def packed_sort_permutation(key: jax.Array, n: int) -> jax.Array:
+    """A uniformly random permutation of ``range(n)``, 2.5x cheaper on CPU than ``jax.random.permutation``.
+
+    Why: at paper settings ``jax.random.permutation`` of the 8,192-transition batch (two stable sorts of
+    (key, index) pairs, ~0.75 ms each on this CPU) costs ~12% of a PPO+Adam update. Here each round sorts
+    ONE uint32 array whose high bits are random and whose low ``ceil(log2 n)`` bits hold the position, so
+    the keys are distinct (no stability needed, no payload: XLA's single-operand sort fast path) and the
+    position is read back from the low bits. Rounds are chained like jax's: ties in one round's random bits
+    keep the previous round's (random) order. The number of rounds gives at least ``3 log2(n)`` random bits
+    in total, the same bound ``jax.random.permutation`` uses with its 32-bit keys, so the permutation is
+    uniform up to the same negligible tie probability. Different draws from ``jax.random.permutation`` for
+    the same key; same distribution.
+    """
+    idx_bits = max(1, (n - 1).bit_length())
+    rand_bits = 32 - idx_bits
+    if rand_bits < 8:  # n > 2**24: too few random bits per round to be worth it
+        return jax.random.permutation(key, n)
+    rounds = max(1, math.ceil(3 * math.log2(max(n, 2)) / rand_bits))
+    mask = jnp.uint32((1 << idx_bits) - 1)
+    pos = jnp.arange(n, dtype=jnp.uint32)
+    perm = jnp.arange(n, dtype=jnp.int32)
+    for k in jax.random.split(key, rounds):
+        packed = (jax.random.bits(k, (n,), jnp.uint32) & ~mask) | pos
+        order = (jax.lax.sort(packed, is_stable=False) & mask).astype(jnp.int32)
+        perm = perm[order]
+    return perm
+
+
+def minibatch_permutation(kind: str, key: jax.Array, n: int) -> jax.Array:
+    """The epoch's shuffle of the rollout batch.
+
+    ``packed_sort`` (default): :func:`packed_sort_permutation`. ``jax_permutation``: exactly
+    ``jax.random.permutation``, as PureJaxRL and the authors' code call it (the draws of openrl before
+    this switch existed). Both are uniform; they differ only in which permutation a given key yields.
+    """
+    if kind == "packed_sort":
+        return packed_sort_permutation(key, n)
+    if kind == "jax_permutation":
+        return jax.random.permutation(key, n)
+    raise ValueError(f"ppo.shuffle={kind!r}: allowed values are {', '.join(SHUFFLES)}")
 
 
 def dormancy_fraction(acts: jax.Array) -> jax.Array:
@@ -291,7 +338,7 @@ class PPOTrainer:
         def epoch_step(carry, epoch):
             params, opt_state, rng = carry
             rng, k_perm = jax.random.split(rng)
-            perm = jax.random.permutation(k_perm, s.batch_size)
+            perm = minibatch_permutation(s.shuffle, k_perm, s.batch_size)
             mbs = jax.tree.map(
                 lambda x: jnp.take(x, perm, axis=0).reshape(
                     (s.num_minibatches, s.minibatch_size) + x.shape[1:]
