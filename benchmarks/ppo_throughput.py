@@ -26,16 +26,7 @@ import jax
 from benchmarks.common import Timer, build, machine, random_action_rollout, write
 
 
-def measure(fn, args, steps: int, repeats: int) -> dict:
-    with Timer() as tc:
-        compiled = jax.jit(fn).lower(*args).compile()
-    jax.block_until_ready(compiled(*args))  # warm-up
-    best = None
-    for _ in range(repeats):
-        with Timer() as t:
-            jax.block_until_ready(compiled(*args))
-        if best is None or t.wall < best.wall:
-            best = t
+def _summary(tc: Timer, best: Timer, steps: int) -> dict:
     return {
         "compile_s": tc.wall,
         "wall_s": best.wall,
@@ -44,6 +35,34 @@ def measure(fn, args, steps: int, repeats: int) -> dict:
         "env_steps_per_s": steps / best.wall,
         "cpu_s_per_1e6_steps": best.cpu / steps * 1e6,
     }
+
+
+def measure(fn, args, steps: int, repeats: int) -> dict:
+    """Compile ``fn``, warm it up, and keep the fastest of ``repeats`` timed calls."""
+    return measure_interleaved({"_": (fn, args, steps)}, repeats)["_"]
+
+
+def measure_interleaved(programs: dict[str, tuple], repeats: int) -> dict[str, dict]:
+    """Every program compiled and warmed up first, then timed in rounds A, B, C, A, B, C, ...
+
+    Why: on a shared machine the load drifts over minutes; timing all programs in each round exposes
+    them to the same drift, so the ratios between them (the numbers that matter) stay meaningful. Each
+    program keeps its fastest round (wall and the CPU-seconds of that same call).
+    """
+    compiled, compile_t = {}, {}
+    for name, (fn, args, _) in programs.items():
+        with Timer() as tc:
+            compiled[name] = jax.jit(fn).lower(*args).compile()
+        compile_t[name] = tc
+        jax.block_until_ready(compiled[name](*args))  # warm-up
+    best: dict[str, Timer] = {}
+    for _ in range(repeats):
+        for name, (_, args, _) in programs.items():
+            with Timer() as t:
+                jax.block_until_ready(compiled[name](*args))
+            if name not in best or t.wall < best[name].wall:
+                best[name] = t
+    return {name: _summary(compile_t[name], best[name], programs[name][2]) for name in programs}
 
 
 def main() -> None:
@@ -71,58 +90,55 @@ def main() -> None:
         "num_envs": s.num_envs,
         "num_steps": s.num_steps,
         "updates_timed": U,
+        "repeats": args.repeats,
+        "timing": "interleaved rounds, fastest round per program",
     }
-
-    raw = random_action_rollout(env, U * s.num_steps)
-
     key = jax.random.PRNGKey(0)
-    results["raw_env"] = measure(raw, (key,), steps, args.repeats)
 
-    def ppo(key, rp, h):
-        return trainer.run(trainer.init(key), rp, h, U)[1]["final_return"]
+    def ppo_program(overrides: list[str]):
+        tr, rp, h, _ = build([f"env={args.env}", *overrides])
 
-    results["ppo_1_seed"] = measure(ppo, (key, rule_params, hp), steps, args.repeats)
-    # the same PPO with jax.random.permutation as the minibatch shuffle (PureJaxRL's and the authors'
-    # call): the ratio shows what openrl's packed-sort shuffle (ppo.shuffle, default) buys
-    tr_jp, _, _, _ = build([f"env={args.env}", "optimizer=adam", "ppo.shuffle=jax_permutation"])
-
-    def ppo_jp(key, rp, h):
-        return tr_jp.run(tr_jp.init(key), rp, h, U)[1]["final_return"]
-
-    results["ppo_1_seed_jax_permutation"] = measure(ppo_jp, (key, rule_params, hp), steps, args.repeats)
-    results["packed_sort_speedup"] = (
-        results["ppo_1_seed"]["env_steps_per_s"] / results["ppo_1_seed_jax_permutation"]["env_steps_per_s"]
-    )
-    keys = jax.random.split(key, args.seeds)
-    results[f"ppo_{args.seeds}_seeds"] = measure(
-        jax.vmap(ppo, in_axes=(0, None, None)), (keys, rule_params, hp), steps * args.seeds, args.repeats
-    )
-    adam_rate = results["ppo_1_seed"]["env_steps_per_s"]
-    for name in args.optimizers:
-        tr, rp, h, _ = build([f"env={args.env}", f"optimizer={name}"])
-
-        def ppo_opt(key, rp, h, tr=tr):
+        def ppo(key, rp, h):
             return tr.run(tr.init(key), rp, h, U)[1]["final_return"]
 
-        r = measure(ppo_opt, (key, rp, h), steps, args.repeats)
+        return ppo, rp, h
+
+    ppo, _, _ = ppo_program(["optimizer=adam"])
+    # the same PPO with jax.random.permutation as the minibatch shuffle (PureJaxRL's and the authors'
+    # call): the ratio shows what openrl's packed-sort shuffle (ppo.shuffle, default) buys
+    ppo_jp, _, _ = ppo_program(["optimizer=adam", "ppo.shuffle=jax_permutation"])
+    keys = jax.random.split(key, args.seeds)
+    programs = {
+        "raw_env": (random_action_rollout(env, U * s.num_steps), (key,), steps),
+        "ppo_1_seed": (ppo, (key, rule_params, hp), steps),
+        "ppo_1_seed_jax_permutation": (ppo_jp, (key, rule_params, hp), steps),
+        f"ppo_{args.seeds}_seeds": (
+            jax.vmap(ppo, in_axes=(0, None, None)),
+            (keys, rule_params, hp),
+            steps * args.seeds,
+        ),
+    }
+    for name in args.optimizers:
+        fn, rp, h = ppo_program([f"optimizer={name}"])
+        programs[f"ppo_{name}_1_seed"] = (fn, (key, rp, h), steps)
+    results.update(measure_interleaved(programs, args.repeats))
+
+    adam_rate = results["ppo_1_seed"]["env_steps_per_s"]
+    for name in args.optimizers:
+        r = results[f"ppo_{name}_1_seed"]
         r["slowdown_vs_adam"] = adam_rate / r["env_steps_per_s"]
-        results[f"ppo_{name}_1_seed"] = r
-    raw_rate = results["raw_env"]["env_steps_per_s"]
-    results["ppo_1_seed_fraction_of_raw_env"] = results["ppo_1_seed"]["env_steps_per_s"] / raw_rate
+        r["cpu_ratio_vs_adam"] = r["cpu_s_per_1e6_steps"] / results["ppo_1_seed"]["cpu_s_per_1e6_steps"]
+    results["packed_sort_speedup"] = adam_rate / results["ppo_1_seed_jax_permutation"]["env_steps_per_s"]
+    results["ppo_1_seed_fraction_of_raw_env"] = adam_rate / results["raw_env"]["env_steps_per_s"]
     results["loadavg_end"] = os.getloadavg()
     path = write(args.out, results)
-    for k in (
-        "raw_env",
-        "ppo_1_seed",
-        "ppo_1_seed_jax_permutation",
-        f"ppo_{args.seeds}_seeds",
-        *(f"ppo_{n}_1_seed" for n in args.optimizers),
-    ):
+    for k in programs:
         r = results[k]
         print(
             f"{k:>26}: {r['env_steps_per_s']:>10,.0f} env-steps/s  {r['cpu_s_per_1e6_steps']:6.1f} CPU-s/1e6  "
             f"compile {r['compile_s']:.1f}s"
         )
+    print(f"packed-sort shuffle speed-up over jax.random.permutation: {results['packed_sort_speedup']:.3f}x")
     print(
         f"PPO (1 seed) runs at {results['ppo_1_seed_fraction_of_raw_env']:.1%} of the raw env-step rate -> {path}"
     )

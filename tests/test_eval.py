@@ -305,6 +305,33 @@ def test_openrl_eval_writes_curves_csv_summary_and_figures(tmp_path):
     assert (out / "config_resolved.yaml").exists() and (out / "metadata.json").exists()
 
 
+def test_a_killed_evaluation_keeps_the_finished_pairs(tmp_path, monkeypatch):
+    """final_returns.csv is rewritten after every pair: a crash (or kill) in pair 2 keeps pair 1's seeds."""
+    overrides = ["env=cartpole", "eval.optimizers=[adam,'again=adam']", "logger=disabled", "num_seeds=3"]
+    cfg = load_config(overrides, config_name="eval")[1]
+    calls = []
+
+    def fake_run_pair(pair, run_dir, progress=True):
+        calls.append(pair.spec.label)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what a Ctrl-C or SLURM pre-emption delivers mid-run
+        return eval_run.PairResult(
+            pair.env, pair.spec.label, np.array([1.5, 2.5, 3.5]), "curves/x.npz", {"wall_s": 1.0}
+        )
+
+    monkeypatch.setattr(eval_run, "run_pair", fake_run_pair)
+    with pytest.raises(KeyboardInterrupt):
+        eval_run.run(cfg, overrides, tmp_path / "run", "adam")
+    rows = (tmp_path / "run" / "final_returns.csv").read_text().splitlines()
+    assert calls == ["adam", "again"]
+    assert rows == [
+        "env,optimizer,seed,final_return",
+        "cartpole,adam,0,1.5",
+        "cartpole,adam,1,2.5",
+        "cartpole,adam,2,3.5",
+    ]
+
+
 def test_openrl_eval_bad_weights_exits_2_naming_the_file(tmp_path):
     w = tmp_path / "bad.npy"
     np.save(w, np.zeros(7, np.float32))

@@ -343,6 +343,8 @@ def run(cfg: Any, overrides: list[str], run_dir: Path, optimizer_choice: str) ->
         for i, pair in enumerate(pairs):
             r = run_pair(pair, run_dir, progress=first.progress)
             results.append(r)
+            # after every pair, so a killed evaluation keeps every finished pair's per-seed returns
+            write_csv(results, run_dir / "final_returns.csv")
             logger.log(
                 {
                     f"eval/{r.env}/{r.label}/final_return_mean": float(np.mean(r.final_return)),
@@ -350,7 +352,6 @@ def run(cfg: Any, overrides: list[str], run_dir: Path, optimizer_choice: str) ->
                 },
                 step=i,
             )
-        write_csv(results, run_dir / "final_returns.csv")
         records = [report.Record.from_result(r, run_dir) for r in results]
         summary = report.summarise(
             records,
