@@ -276,10 +276,13 @@ def test_openrl_eval_writes_curves_csv_summary_and_figures(tmp_path):
             "num_seeds=3",
             "eval.bootstrap_reps=200",
             *TINY_PPO,
+            "num_chunks=2",
+            "progress=false",  # batch-job mode: progress as log lines instead of a bar
             f"hydra.run.dir={out}",
         ]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cartpole / adam: 1/2 updates" in proc.stdout + proc.stderr
     s = json.loads((out / "summary.json").read_text())
     report.check_schema(s)
     assert s["optimizers"] == ["adam", "tiny"] and s["envs"] == ["cartpole"]

@@ -236,10 +236,23 @@ def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
         desc=f"{pair.env}/{pair.spec.label}",
         dynamic_ncols=True,
     )
-    for n in chunk_plan(s.num_updates, cfg.num_chunks):
+    plan_ = chunk_plan(s.num_updates, cfg.num_chunks)
+    done, t_run, compile0 = 0, time.perf_counter(), blocks.compile_s
+    for i, n in enumerate(plan_):
         state, metrics = blocks(n, state)
         chunks.append(jax.device_get(metrics))
         bar.update(n * s.batch_size)
+        done += n
+        if not progress and (i + 1) % max(1, len(plan_) // 10) == 0 and done < s.num_updates:
+            # no bar (progress=false: batch jobs, SLURM logs): a log line every ~10% instead
+            run_s = time.perf_counter() - t_run - (blocks.compile_s - compile0)  # compile excluded
+            rate = done * s.batch_size * n_seeds / max(run_s, 1e-9)
+            eta = (s.num_updates - done) * s.batch_size * n_seeds / rate
+            ret = float(np.nanmean(chunks[-1]["final_return"][:, -1]))
+            log.info(
+                "%s / %s: %d/%d updates, %.0f env-steps/s, return %.2f, ETA %.0f s",
+                pair.env, pair.spec.label, done, s.num_updates, rate, ret, eta,
+            )  # fmt: skip
     bar.close()
     wall = time.perf_counter() - t0
     compile_s += blocks.compile_s
