@@ -197,6 +197,9 @@ def ablation_bars(summary: dict[str, Any], curves: dict[tuple[str, str], Path], 
         if k in dorm:
             m, se = float(np.mean(dorm[k])), float(np.std(dorm[k]) / np.sqrt(dorm[k].size))
             a2.barh(i, m, xerr=se, color=colours[k], alpha=0.75, height=0.6, capsize=3)
+            # the value as text: a near-zero bar (OPEN keeps almost no dead units) is otherwise invisible
+            a2.annotate(f" {m:.3f}", (m + se, i), va="center", fontsize=8)
+    a2.margins(x=0.12)  # room for the value labels
     a2.set_xlabel("final actor dormancy, τ=0 (fraction of dead units)")
     a2.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{env}: return and dormancy per optimizer", fontsize=11)
