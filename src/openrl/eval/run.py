@@ -236,14 +236,14 @@ def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
         desc=f"{pair.env}/{pair.spec.label}",
         dynamic_ncols=True,
     )
-    plan_ = chunk_plan(s.num_updates, cfg.num_chunks)
+    sizes = chunk_plan(s.num_updates, cfg.num_chunks)
     done, t_run, compile0 = 0, time.perf_counter(), blocks.compile_s
-    for i, n in enumerate(plan_):
+    for i, n in enumerate(sizes):
         state, metrics = blocks(n, state)
         chunks.append(jax.device_get(metrics))
         bar.update(n * s.batch_size)
         done += n
-        if not progress and (i + 1) % max(1, len(plan_) // 10) == 0 and done < s.num_updates:
+        if not progress and (i + 1) % max(1, len(sizes) // 10) == 0 and done < s.num_updates:
             # no bar (progress=false: batch jobs, SLURM logs): a log line every ~10% instead
             run_s = time.perf_counter() - t_run - (blocks.compile_s - compile0)  # compile excluded
             rate = done * s.batch_size * n_seeds / max(run_s, 1e-9)
