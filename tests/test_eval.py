@@ -407,13 +407,15 @@ def test_openrl_report_names_an_empty_directory(tmp_path, capsys):
 
 
 def test_report_pools_seeds_and_names_variants(tmp_path):
-    """A tuning sweep: jobs differing in optimizer.lr become variants; jobs differing only in seed pool."""
+    """A tuning sweep: jobs differing in optimizer.lr become variants; jobs differing only in seed (or in
+    display settings such as progress) pool."""
     sweep = tmp_path / "m"
     for i, (lr, seed) in enumerate([(0.001, 0), (0.001, 1), (0.01, 0)]):
         job = sweep / str(i)
         (job / ".hydra").mkdir(parents=True)
+        extra = ["progress=false"] if seed else []
         (job / ".hydra" / "overrides.yaml").write_text(
-            yaml.safe_dump(["env=breakout", f"optimizer.lr={lr}", f"seed={seed}"])
+            yaml.safe_dump(["env=breakout", f"optimizer.lr={lr}", f"seed={seed}", *extra])
         )
         rec = report.Record("breakout", "adam", np.arange(4.0) + 10 * lr, None, {})
         (job / "summary.json").write_text(json.dumps(report.summarise([rec], reps=20)))

@@ -43,6 +43,7 @@ _NOT_VARIANT = (
     "budget",
     "logger",
     "logger.wandb_mode",
+    "progress",  # display only: a batch job (progress=false) pools with an interactive one
 )
 DISPLAY = {
     "adam": "Adam",
