@@ -78,6 +78,12 @@ def main() -> None:
         default=["open", "no_features"],
         help="learned optimizers timed against Adam in the same process (1 seed each)",
     )
+    ap.add_argument(
+        "--vmapped",
+        action="store_true",
+        help="also time each learned optimizer with --seeds vmapped seeds (against Adam's vmapped run), "
+        "and OPEN with optimizer.batching=vectorised as the baseline of openrl's default on CPU",
+    )
     args = ap.parse_args()
 
     trainer, rule_params, hp, cfg = build([f"env={args.env}", "optimizer=adam"])
@@ -121,6 +127,16 @@ def main() -> None:
     for name in args.optimizers:
         fn, rp, h = ppo_program([f"optimizer={name}"])
         programs[f"ppo_{name}_1_seed"] = (fn, (key, rp, h), steps)
+    vmapped = []
+    if args.vmapped:
+        variants = [(n, [f"optimizer={n}"]) for n in args.optimizers]
+        if "open" in args.optimizers:
+            variants.append(("open_vectorised", ["optimizer=open", "optimizer.batching=vectorised"]))
+        for label, overrides in variants:
+            fn, rp, h = ppo_program(overrides)
+            name = f"ppo_{label}_{args.seeds}_seeds"
+            programs[name] = (jax.vmap(fn, in_axes=(0, None, None)), (keys, rp, h), steps * args.seeds)
+            vmapped.append(name)
     results.update(measure_interleaved(programs, args.repeats))
 
     adam_rate = results["ppo_1_seed"]["env_steps_per_s"]
@@ -128,6 +144,11 @@ def main() -> None:
         r = results[f"ppo_{name}_1_seed"]
         r["slowdown_vs_adam"] = adam_rate / r["env_steps_per_s"]
         r["cpu_ratio_vs_adam"] = r["cpu_s_per_1e6_steps"] / results["ppo_1_seed"]["cpu_s_per_1e6_steps"]
+    adam_v = results[f"ppo_{args.seeds}_seeds"]
+    for name in vmapped:
+        r = results[name]
+        r["slowdown_vs_adam"] = adam_v["env_steps_per_s"] / r["env_steps_per_s"]
+        r["cpu_ratio_vs_adam"] = r["cpu_s_per_1e6_steps"] / adam_v["cpu_s_per_1e6_steps"]
     results["packed_sort_speedup"] = adam_rate / results["ppo_1_seed_jax_permutation"]["env_steps_per_s"]
     results["ppo_1_seed_fraction_of_raw_env"] = adam_rate / results["raw_env"]["env_steps_per_s"]
     results["loadavg_end"] = os.getloadavg()
@@ -137,6 +158,7 @@ def main() -> None:
         print(
             f"{k:>26}: {r['env_steps_per_s']:>10,.0f} env-steps/s  {r['cpu_s_per_1e6_steps']:6.1f} CPU-s/1e6  "
             f"compile {r['compile_s']:.1f}s"
+            + (f"  {r['slowdown_vs_adam']:.2f}x Adam's time" if "slowdown_vs_adam" in r else "")
         )
     print(f"packed-sort shuffle speed-up over jax.random.permutation: {results['packed_sort_speedup']:.3f}x")
     print(

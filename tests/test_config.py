@@ -228,6 +228,16 @@ def test_bad_shuffle_rejected_and_schema_matches_trainer():
     assert CONFIG_SHUFFLES == SHUFFLES
 
 
+@pytest.mark.parametrize("opt", ["open", "no_features"])
+def test_bad_batching_rejected_and_schema_matches_rule(opt):
+    from openrl.config.validate import BATCHING as CONFIG_BATCHING
+    from openrl.optimizers.open import BATCHING
+
+    msg = _config_error([f"optimizer={opt}", "optimizer.batching=serial"])
+    assert "optimizer.batching='serial'" in msg and "sequential" in msg
+    assert CONFIG_BATCHING == BATCHING
+
+
 def test_total_timesteps_below_one_batch_rejected():
     assert "ppo.total_timesteps" in _config_error(
         ["ppo.num_envs=4", "ppo.num_steps=8", "ppo.total_timesteps=16"]

@@ -26,13 +26,23 @@ GRIDWORLD_LEVELS = (
 ACTIVATIONS = ("relu", "tanh")
 TRUNCATION = ("done", "bootstrap")
 SHUFFLES = ("packed_sort", "jax_permutation")  # openrl.ppo.train.SHUFFLES
+BATCHING = ("auto", "vectorised", "sequential")  # openrl.optimizers.open.BATCHING
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 MODES = ("ppo", "meta")
 ES_STRATEGIES = ("open_es",)
 FITNESS_SHAPING = ("centered_rank", "identity")
 HANDCRAFTED = {"adam": ("lr", "b1", "b2"), "rmsprop": ("lr", "decay"), "lion": ("lr", "b1", "b2")}
 # Learned optimizers: the schema fields passed through to make_rule (no tuned table, no learning rate).
-_LEARNED_COMMON = ("gru_features", "hidden", "alpha1", "alpha2", "weights", "separated", "analysis")
+_LEARNED_COMMON = (
+    "gru_features",
+    "hidden",
+    "alpha1",
+    "alpha2",
+    "weights",
+    "separated",
+    "analysis",
+    "batching",
+)
 LEARNED = {
     "open": (
         *_LEARNED_COMMON,
@@ -113,6 +123,8 @@ def _validate_learned(errors: list[str], opt: Any, env_name: str) -> None:
     for n in ("alpha1", "alpha2", "alpha3"):
         if hasattr(opt, n) and not (getattr(opt, n) >= 0 and math.isfinite(getattr(opt, n))):
             errors.append(f"optimizer.{n}={getattr(opt, n)!r}: must be a finite number >= 0")
+    if hasattr(opt, "batching") and opt.batching not in BATCHING:
+        errors.append(f"optimizer.batching={opt.batching!r}: allowed values are {', '.join(BATCHING)}")
     if opt.anneal_lr:
         what = "has no learning-rate schedule" if opt.name in LEARNED_TUNED else "has no learning rate"
         errors.append(f"optimizer.anneal_lr=true: {opt.name} is a learned optimizer and {what}")

@@ -25,6 +25,7 @@ def _learned_common(cfg) -> dict:
         "weights": None if cfg.weights is None else str(cfg.weights),
         "separated": bool(cfg.separated),
         "analysis": bool(getattr(cfg, "analysis", False)),
+        "batching": str(getattr(cfg, "batching", "auto")),
     }
 
 

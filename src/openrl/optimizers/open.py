@@ -65,6 +65,7 @@ from openrl.optimizers.base import Params, UpdateContext
 from openrl.optimizers.weights import load_flat, unflatten
 
 DECAYS = (0.1, 0.5, 0.9, 0.99, 0.999, 0.9999)
+BATCHING = ("auto", "vectorised", "sequential")  # how the meta-network runs under vmap (see OpenRule)
 NOISE_NETS = ("actor",)  # the authors' hard-coded noise mask: actor leaves 1, critic leaves 0
 _HI = jax.lax.Precision.HIGHEST  # full f32 matmuls on every backend (no TF32), for reproducible updates
 
@@ -203,6 +204,14 @@ class OpenRule(MetaTemplateMixin):
             :meth:`default_params` (None: zeros, the ES start).
         analysis: the PPO loop records the App. F statistics per update (:meth:`update_with_analysis`);
             static, so the default (off) adds nothing to the compiled program.
+        batching: how the meta-network runs when the PPO loop is vmapped over seeds or an ES population.
+            ``vectorised``: jax's batched program. ``sequential``: one seed/member at a time inside the
+            step (``jax.custom_batching.sequential_vmap``): on CPU the batched skinny matmuls and
+            elementwise passes over ``(seeds, C, n)`` run ~3x slower than the same work seed by seed
+            (working set out of cache; PPO + OPEN with 16 vmapped seeds 22% faster end to end).
+            ``auto`` (default): sequential on CPU, vectorised on GPU/TPU (where batching feeds the
+            device and a sharded population must stay batched). Same maths; float32 rounding differs.
+            Without vmap both are the same program.
         name: "open" or "no_features" (used in messages only).
     """
 
@@ -221,11 +230,29 @@ class OpenRule(MetaTemplateMixin):
     separated: bool = False
     weights: str | None = None
     analysis: bool = False
+    batching: str = "auto"
     log_eps: float = 1e-13
     norm_eps: float = 1e-5
     dormancy_eps: float = 1e-11
     ln_eps: float = 1e-6
     name: str = "open"
+
+    def __post_init__(self) -> None:
+        if self.batching not in BATCHING:
+            raise ValueError(f"batching={self.batching!r}: allowed values are {', '.join(BATCHING)}")
+
+    @cached_property
+    def _meta_forward(self):
+        """:func:`meta_forward_t` with this rule's LayerNorm epsilon, batched as ``batching`` says (one
+        function object per rule, so repeated traces of the same rule give identical programs)."""
+
+        def forward(meta, carry_t, x_t):
+            return meta_forward_t(meta, carry_t, x_t, self.ln_eps)
+
+        sequential = self.batching == "sequential" or (
+            self.batching == "auto" and jax.default_backend() == "cpu"
+        )
+        return jax.custom_batching.sequential_vmap(forward) if sequential else forward
 
     # -- architecture -------------------------------------------------------------------------------
     @property
@@ -447,12 +474,12 @@ class OpenRule(MetaTemplateMixin):
             out = {}
             for net in nets:
                 meta = rule_params[net] if self.separated else rule_params
-                h, o = meta_forward_t(meta, state[net].carry, ins[net][0], self.ln_eps)
+                h, o = self._meta_forward(meta, state[net].carry, ins[net][0])
                 out[net] = (o, h, ins[net][1])
             return out
         x = jnp.concatenate([ins[net][0] for net in nets], axis=1)
         c = jnp.concatenate([state[net].carry for net in nets], axis=1)
-        h, o = meta_forward_t(rule_params, c, x, self.ln_eps)
+        h, o = self._meta_forward(rule_params, c, x)
         out, start = {}, 0
         for net in nets:
             size = ins[net][0].shape[1]
@@ -572,6 +599,7 @@ def meta_param_count(num_inputs: int, gru_features: int, hidden: int, num_output
 
 
 __all__ = [
+    "BATCHING",
     "DECAYS",
     "OpenNetState",
     "OpenRule",
