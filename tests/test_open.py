@@ -569,3 +569,15 @@ def test_sequential_batching_equals_vectorised_under_nested_vmap():
 def test_bad_batching_value_rejected():
     with pytest.raises(ValueError, match="batching='loop'"):
         OpenRule(batching="loop")
+
+
+def test_rule_stays_picklable_after_tracing():
+    """Launchers (joblib, submitit) pickle what they ship; building the batched forward must not add an
+    unpicklable closure to the rule."""
+    import pickle
+
+    rule = OpenRule(batching="sequential")
+    params, grads, ctx, rng = _tiny()
+    state = rule.init(params)
+    jax.eval_shape(lambda g: rule.update(rule.zero_meta_params(), state, g, params, ctx), grads)
+    assert pickle.loads(pickle.dumps(rule)) == rule

@@ -52,7 +52,7 @@ per-tensor scales, the tiling of per-tensor/per-neuron inputs and the final resh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -172,6 +172,17 @@ def meta_forward(
     return h.T, o.T
 
 
+@cache
+def _forward_fn(sequential: bool, ln_eps: float):
+    """One function object per setting (cached), so that repeated traces of a rule give identical
+    programs and the rule itself stays a plain, picklable dataclass."""
+
+    def forward(meta, carry_t, x_t):
+        return meta_forward_t(meta, carry_t, x_t, ln_eps)
+
+    return jax.custom_batching.sequential_vmap(forward) if sequential else forward
+
+
 class MetaTemplateMixin:
     """Shared by learned rules that keep a zero meta-parameter template in ``self._template``."""
 
@@ -241,18 +252,13 @@ class OpenRule(MetaTemplateMixin):
         if self.batching not in BATCHING:
             raise ValueError(f"batching={self.batching!r}: allowed values are {', '.join(BATCHING)}")
 
-    @cached_property
+    @property
     def _meta_forward(self):
-        """:func:`meta_forward_t` with this rule's LayerNorm epsilon, batched as ``batching`` says (one
-        function object per rule, so repeated traces of the same rule give identical programs)."""
-
-        def forward(meta, carry_t, x_t):
-            return meta_forward_t(meta, carry_t, x_t, self.ln_eps)
-
+        """:func:`meta_forward_t` with this rule's LayerNorm epsilon, batched as ``batching`` says."""
         sequential = self.batching == "sequential" or (
             self.batching == "auto" and jax.default_backend() == "cpu"
         )
-        return jax.custom_batching.sequential_vmap(forward) if sequential else forward
+        return _forward_fn(sequential, self.ln_eps)
 
     # -- architecture -------------------------------------------------------------------------------
     @property
