@@ -121,8 +121,8 @@ class LearnedOptimizerConfig(OptimizerConfig):
     analysis: bool = False
     # How the meta-network runs when the PPO loop is vmapped (seeds, ES population): vectorised = one
     # batched program (best on GPU/TPU, and with the population sharded over devices); sequential = one
-    # seed/member at a time inside the step (jax.custom_batching.sequential_vmap; 22% faster PPO+OPEN
-    # with 16 vmapped seeds on a 2-core CPU); auto = sequential on CPU, vectorised elsewhere.
+    # seed/member at a time inside the step (jax.custom_batching.sequential_vmap; PPO+OPEN with 16
+    # vmapped seeds 6-22% faster on a 2-core CPU, two runs); auto = sequential on CPU, vectorised elsewhere.
     # Same maths either way (float32 rounding differs).
     batching: str = "auto"
 

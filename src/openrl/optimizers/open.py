@@ -219,7 +219,8 @@ class OpenRule(MetaTemplateMixin):
             ``vectorised``: jax's batched program. ``sequential``: one seed/member at a time inside the
             step (``jax.custom_batching.sequential_vmap``): on CPU the batched skinny matmuls and
             elementwise passes over ``(seeds, C, n)`` run ~3x slower than the same work seed by seed
-            (working set out of cache; PPO + OPEN with 16 vmapped seeds 22% faster end to end).
+            (working set out of cache; PPO + OPEN with 16 vmapped seeds 6-22% faster end to end,
+            two measurements).
             ``auto`` (default): sequential on CPU, vectorised on GPU/TPU (where batching feeds the
             device and a sharded population must stay batched). Same maths; float32 rounding differs.
             Without vmap both are the same program.
