@@ -146,6 +146,12 @@ def test_summary_schema_multi_env():
     assert agg["results"]["lion"]["iqm"]["value"] == pytest.approx(stats.iqm(mat))
     md = report.markdown(s, "t")
     assert "| Lion |" in md and "Aggregate over breakout, asterix" in md and "optimality gap" in md
+    assert "Not in the aggregate" not in md
+    # an optimizer missing on one env stays in its env's table and is named as left out of the aggregate
+    partial = [r for r in _records() if not (r.env == "asterix" and r.label == "lion")]
+    s2 = report.summarise(partial, reps=50)
+    assert "lion" not in s2["aggregate"]["results"] and "lion" in s2["results"]["breakout"]
+    assert "Not in the aggregate (not run on every env above): Lion." in report.markdown(s2, "t")
 
 
 def test_summary_schema_single_env_and_broken_summaries_are_named():
@@ -464,6 +470,28 @@ def test_analysis_figures_when_curves_carry_analysis(tmp_path):
         "fig12_update_over_param.png",
         "fig13_noise_over_param.png",
     ]
+
+
+def test_figure_legend_names_every_optimizer_when_panels_differ():
+    """Found on the H200 Fig. 2 run: Asterix had Adam and OPEN, SpaceInvaders all four; the legend of the
+    first panel alone left Lion's and RMSprop's colours unexplained."""
+    import matplotlib.pyplot as plt
+
+    from openrl.eval import figures
+
+    fig, axes = plt.subplots(1, 2)
+    axes[0].plot([0, 1], label="Adam")
+    axes[0].plot([0, 1], label="OPEN")
+    for lab in ("Adam", "OPEN", "Lion", "RMSprop"):
+        axes[1].plot([0, 1], label=lab)
+    leg = figures._legend(fig, list(axes))
+    assert [t.get_text() for t in leg.get_texts()] == ["Adam", "OPEN", "Lion", "RMSprop"]
+    assert axes[0].get_legend() is None  # a figure-level legend, not one panel's
+    fig2, ax2 = plt.subplots(1, 2)
+    for ax in ax2:
+        ax.plot([0, 1], label="Adam")
+    assert figures._legend(fig2, list(ax2)) is ax2[0].get_legend()  # same lines everywhere: in panel 1
+    plt.close("all")
 
 
 # -- the paper sweeps ----------------------------------------------------------------------------------------------

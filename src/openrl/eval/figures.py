@@ -51,6 +51,26 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _legend(fig, axes: list, fontsize: int = 7):
+    """One legend naming every line of the figure, not just those of the first panel.
+
+    Why: panels may show different optimizers (an env where only Adam and OPEN ran beside one with all
+    four); a legend taken from ``axes[0]`` alone leaves the other colours unexplained. When the first
+    panel holds every label the legend stays inside it; otherwise it goes to the figure's right edge.
+    """
+    handles: dict[str, Any] = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    if not handles:
+        return None
+    if set(axes[0].get_legend_handles_labels()[1]) >= set(handles):
+        return axes[0].legend(fontsize=fontsize, loc="best")
+    return fig.legend(
+        list(handles.values()), list(handles), fontsize=fontsize, loc="center left", bbox_to_anchor=(1.0, 0.5)
+    )
+
+
 def _steps_label(ax) -> None:
     """Environment steps on x, ticks as 250k / 1.5M / 10M (no detached '1e6' offset to miss)."""
     from matplotlib.ticker import FuncFormatter
@@ -165,7 +185,7 @@ def return_curves(curves: dict[tuple[str, str], Path], path: Path) -> Path | Non
         _steps_label(ax)
         ax.set_ylabel("episode return")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="best")
+    _legend(fig, axes)
     fig.suptitle("Return over training (mean ± standard error over seeds)", fontsize=11)
     return _save(fig, path)
 
@@ -225,7 +245,7 @@ def dormancy_curves(curves: dict[tuple[str, str], Path], path: Path) -> Path | N
         _steps_label(ax)
         ax.set_ylabel("actor dormancy (τ=0)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="best")
+    _legend(fig, axes)
     fig.suptitle("Dormant (never-active) actor units over training", fontsize=11)
     return _save(fig, path)
 
@@ -287,7 +307,7 @@ def analysis_curves(curves: dict[tuple[str, str], Path], out_dir: Path) -> list[
         for i, ax in enumerate(axes):
             if i % 4 == 0:  # first panel of each row
                 ax.set_ylabel(ylabel, fontsize=9)
-        axes[0].legend(fontsize=7, loc="best")
+        _legend(fig, axes)
         fig.suptitle(f"{title} (mean ± SE over seeds)", fontsize=11)
         made.append(_save(fig, out_dir / fname))
     return made or None
@@ -355,7 +375,7 @@ def generalisation_grid(records: list[Any], summary: dict[str, Any], out_dir: Pa
                 ax.minorticks_off()
             ax.grid(alpha=0.3)
         axes[0].set_ylabel(f"return / {display(base)}'s")
-        axes[0].legend(fontsize=7, loc="best")
+        _legend(fig, axes)
         fig.suptitle(
             f"Gridworld generalisation: IQM return normalised by {display(base)} (95% CI)", fontsize=11
         )

@@ -401,6 +401,13 @@ def markdown(summary: dict[str, Any], title: str, figures: list[str] | None = No
                 f"| {display(k)} | {_fmt(r['iqm'])} | {_fmt(r['mean'])} | {_fmt(r['median'])} "
                 f"| {_fmt(r['optimality_gap'])} | {_fmt(poi)} |"
             )
+        # rliable's stratified bootstrap needs every task for every run: say who is missing, and why
+        left_out = [k for k in summary["optimizers"] if k not in agg["results"]]
+        if left_out:
+            lines += [
+                "",
+                f"Not in the aggregate (not run on every env above): {', '.join(display(k) for k in left_out)}.",
+            ]
         lines.append("")
     lines += _runtime_table(summary)
     figs = figures if figures is not None else summary.get("files", {}).get("figures", [])
