@@ -3,9 +3,10 @@
 # per job), then `openrl-report RUN_DIR` for the table and the figures.
 #
 # One openrl-eval job per (game, optimizer), each in its own run directory (as `openrl-eval -m` would lay
-# them out), the four optimizers of a game side by side: a single MinAtar PPO job leaves the GPU idle
-# between its small kernels, so four jobs share one GPU with little slowdown each. Games in turn, so a
-# deadline leaves whole rows rather than four half rows.
+# them out), the optimizers of a game side by side (one process each), games in turn, so a deadline leaves
+# whole rows rather than four half rows. Measured on one H200 (2026-11-26): four SpaceInvaders jobs side by
+# side ran at 1.6-1.7M env-steps/s each (GPU 99-100% busy); alone, Asterix ran at 2.7M (Adam) and 1.9M
+# (OPEN). SEQUENTIAL=1 runs one job at a time instead (clean per-job wall times for Table 11).
 #
 #   benchmarks/fig2_minatar_gpu.sh RUN_DIR [DEADLINE_S [START_EPOCH_S]]
 #   GAMES="asterix freeway" OPTS="adam open_pretrained" SEEDS=8 benchmarks/fig2_minatar_gpu.sh outputs/fig2_gpu
@@ -45,5 +46,9 @@ run_optimizer() {
     done
 }
 
-for o in $OPTS; do run_optimizer "$o" & done
-wait
+if [ "${SEQUENTIAL:-0}" = 1 ]; then
+    for g0 in $GAMES; do for o in $OPTS; do GAMES=$g0 run_optimizer "$o"; done; done
+else
+    for o in $OPTS; do run_optimizer "$o" & done
+    wait
+fi
