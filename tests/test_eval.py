@@ -431,6 +431,48 @@ def test_report_pools_seeds_and_names_variants(tmp_path):
     assert s["results"]["breakout"]["adam [optimizer.lr=0.001]"]["num_seeds"] == 8
 
 
+def test_openrl_report_pools_several_sweep_directories(tmp_path, capsys):
+    """The rows of one table run on two machines (e.g. two games on a GPU with 16 seeds and num_chunks=10,
+    a third on a CPU with 4 seeds): one report over both directories, no spurious num_seeds variants."""
+    from openrl.eval.cli import report_main
+
+    def job(sweep, name, env, label, n, extra):
+        d = sweep / name
+        (d / ".hydra").mkdir(parents=True)
+        (d / ".hydra" / "overrides.yaml").write_text(
+            yaml.safe_dump([f"eval.envs=[{env}]", f"eval.optimizers=[{label}]", f"num_seeds={n}", *extra])
+        )
+        rec = report.Record(env, label, np.arange(float(n)) + (5 if label == "lion" else 0), None, {})
+        (d / "summary.json").write_text(json.dumps(report.summarise([rec], reps=20)))
+
+    gpu, cpu = tmp_path / "gpu", tmp_path / "cpu"
+    for env in ("asterix", "spaceinvaders"):
+        for lab in ("adam", "lion"):
+            job(gpu, f"{env}__{lab}", env, lab, 16, ["num_chunks=10"])
+    for lab in ("adam", "lion"):
+        job(cpu, f"0_{lab}", "breakout", lab, 4, [])
+    with pytest.raises(SystemExit) as e:
+        report_main([str(gpu), str(cpu)])  # several: --out required
+    assert e.value.code == 2 and "--out" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        report_main([str(gpu), str(tmp_path / "missing")])
+    assert e.value.code == 2 and "not a directory" in capsys.readouterr().err
+    report_main([str(gpu), str(cpu), "--out", str(tmp_path / "all"), "--reps", "50"])
+    s = json.loads((tmp_path / "all" / "report_summary.json").read_text())
+    assert s["envs"] == ["asterix", "spaceinvaders", "breakout"]
+    assert sorted(s["results"]["breakout"]) == ["adam", "lion"]  # no "[num_seeds=4]" variants
+    assert (
+        s["results"]["asterix"]["lion"]["num_seeds"] == 16
+        and s["results"]["breakout"]["adam"]["num_seeds"] == 4
+    )
+    assert sorted(s["aggregate"]["results"]) == ["adam", "lion"] and s["source"]["sweep_dir"] == [
+        str(gpu),
+        str(cpu),
+    ]
+    md = (tmp_path / "all" / "report.md").read_text()
+    assert "gpu + cpu" in md.splitlines()[0] and "## breakout" in md
+
+
 # -- figures ---------------------------------------------------------------------------------------------------------
 def test_generalisation_and_deepsea_figures_from_generic_records(tmp_path):
     from openrl.eval import figures

@@ -50,7 +50,8 @@ def eval_main() -> None:
 
 
 def report_main(argv: list[str] | None = None) -> None:
-    """Console script ``openrl-report SWEEP_DIR``: report.md + figures for a finished multirun."""
+    """Console script ``openrl-report SWEEP_DIR [SWEEP_DIR ...]``: report.md + figures for a finished
+    multirun, or for several pooled into one table (e.g. rows run on a GPU and on a CPU; ``--out``)."""
     from openrl.eval import report
 
     ap = argparse.ArgumentParser(
@@ -58,16 +59,33 @@ def report_main(argv: list[str] | None = None) -> None:
         description="Aggregate a finished Hydra multirun (openrl-eval or openrl-train jobs) into report.md, "
         "report_summary.json and paper-style figures.",
     )
-    ap.add_argument("sweep_dir", type=Path, help="the multirun directory (holds one directory per job)")
-    ap.add_argument("--out", type=Path, default=None, help="where to write (default: the sweep directory)")
+    ap.add_argument(
+        "sweep_dir",
+        type=Path,
+        nargs="+",
+        help="the multirun directory (holds one directory per job); several are pooled into one report",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where to write (default: the sweep directory; required with several)",
+    )
     ap.add_argument("--baseline", default="adam", help="optimizer label that normalises (default: adam)")
     ap.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default: 2000)")
     ap.add_argument("--confidence", type=float, default=0.95)
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same CIs)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if not args.sweep_dir.is_dir():
-        print(f"openrl-report: {args.sweep_dir} is not a directory", file=sys.stderr)
+    for d in args.sweep_dir:
+        if not d.is_dir():
+            print(f"openrl-report: {d} is not a directory", file=sys.stderr)
+            sys.exit(2)
+    if len(args.sweep_dir) > 1 and args.out is None:
+        print(
+            "openrl-report: several sweep directories: name the report's directory with --out",
+            file=sys.stderr,
+        )
         sys.exit(2)
     try:
         summary = report.report_sweep(
@@ -76,7 +94,7 @@ def report_main(argv: list[str] | None = None) -> None:
     except FileNotFoundError as e:
         print(f"openrl-report: {e}", file=sys.stderr)
         sys.exit(2)
-    out = args.out or args.sweep_dir
+    out = args.out or args.sweep_dir[0]
     print(f"openrl-report: {out / 'report.md'} ({len(summary['files']['figures'])} figures)")
 
 

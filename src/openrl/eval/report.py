@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ _NOT_VARIANT = (
     "logger",
     "logger.wandb_mode",
     "progress",  # display only: a batch job (progress=false) pools with an interactive one
+    "num_chunks",  # host round trips per run (logging granularity): same results
+    "num_seeds",  # seeds are the rows: a 4-seed job pools with a 16-seed one (use seed= for new seeds)
 )
 DISPLAY = {
     "adam": "Adam",
@@ -563,12 +566,16 @@ def load_job(job: Path) -> list[Record]:
     return []
 
 
-def load_sweep(sweep_dir: Path) -> list[Record]:
-    """Records of every job under a multirun directory, with their variant (swept non-axis keys)."""
-    jobs = sorted(
-        {p.parent for pat in ("summary.json", "final_evaluation.json") for p in sweep_dir.rglob(pat)},
-        key=lambda p: str(p),
+def load_sweep(sweep_dir: Path | Sequence[Path]) -> list[Record]:
+    """Records of every job under a multirun directory (or several, pooled as one sweep: e.g. the rows
+    of one table run on different machines), with their variant (swept non-axis keys)."""
+    dirs = [sweep_dir] if isinstance(sweep_dir, Path) else list(sweep_dir)
+    # each directory's jobs in path order, the directories in the order given (the report's row order)
+    found = (
+        sorted({p.parent for pat in ("summary.json", "final_evaluation.json") for p in d.rglob(pat)}, key=str)
+        for d in dirs
     )
+    jobs = list(dict.fromkeys(j for js in found for j in js))
     per_job = [(j, load_job(j), _job_overrides(j)) for j in jobs]
     per_job = [(j, rs, ov) for j, rs, ov in per_job if rs]
     all_keys = {k for _, _, ov in per_job for k in ov}
@@ -591,30 +598,39 @@ def load_sweep(sweep_dir: Path) -> list[Record]:
 
 
 def report_sweep(
-    sweep_dir: Path,
+    sweep_dir: Path | Sequence[Path],
     out_dir: Path | None = None,
     baseline: str = "adam",
     reps: int = stats.DEFAULT_REPS,
     confidence: float = stats.DEFAULT_CONFIDENCE,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """``openrl-report``: report.md, summary.json and figures for a finished multirun directory."""
+    """``openrl-report``: report.md, summary.json and figures for a finished multirun directory, or for
+    several pooled into one report (``out_dir`` then required)."""
     from openrl.runs.checkpoint import write_json
 
-    out_dir = out_dir or sweep_dir
-    records = load_sweep(sweep_dir)
-    if not records:
-        raise FileNotFoundError(
-            f"{sweep_dir}: no job directory with a summary.json or final_evaluation.json below it "
-            "(is this a finished openrl-eval/openrl-train multirun?)"
-        )
+    dirs = [sweep_dir] if isinstance(sweep_dir, Path) else list(sweep_dir)
+    if len(dirs) > 1 and out_dir is None:
+        raise ValueError("several sweep directories: name the report's directory (--out)")
+    out_dir = out_dir or dirs[0]
+    for d in dirs:
+        if not load_sweep(d):
+            raise FileNotFoundError(
+                f"{d}: no job directory with a summary.json or final_evaluation.json below it "
+                "(is this a finished openrl-eval/openrl-train multirun?)"
+            )
+    records = load_sweep(dirs)
     summary = summarise(records, baseline=baseline, reps=reps, confidence=confidence, seed=seed)
-    summary["source"] = {"sweep_dir": str(sweep_dir), "jobs": len({str(r.curves) for r in records})}
+    summary["source"] = {
+        "sweep_dir": str(dirs[0]) if len(dirs) == 1 else [str(d) for d in dirs],
+        "jobs": len({str(r.curves) for r in records}),
+    }
     pngs = figures(records, summary, out_dir / "figures")
     summary["files"] = {"report": "report.md", "figures": [str(p.relative_to(out_dir)) for p in pngs]}
     write_json(out_dir / "report_summary.json", summary)
-    parts = sweep_dir.resolve().parts
+    parts = dirs[0].resolve().parts
     # outputs/<task_name>/multiruns/<date>: name the report after the task
-    name = parts[parts.index("multiruns") - 1] if "multiruns" in parts[1:] else sweep_dir.name
-    (out_dir / "report.md").write_text(markdown(summary, title=f"{name}: {sweep_dir.name}"))
+    name = parts[parts.index("multiruns") - 1] if "multiruns" in parts[1:] else dirs[0].name
+    title = f"{name}: {' + '.join(d.name for d in dirs)}"
+    (out_dir / "report.md").write_text(markdown(summary, title=title))
     return summary
