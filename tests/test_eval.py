@@ -469,8 +469,10 @@ def test_openrl_report_pools_several_sweep_directories(tmp_path, capsys):
         str(gpu),
         str(cpu),
     ]
+    assert s["aggregate"]["truncated_to_seeds"] == {"adam": 4, "lion": 4}
     md = (tmp_path / "all" / "report.md").read_text()
     assert "gpu + cpu" in md.splitlines()[0] and "## breakout" in md
+    assert "with their first n" in md and "Adam n = 4" in md
 
 
 # -- figures ---------------------------------------------------------------------------------------------------------

@@ -234,10 +234,13 @@ def _aggregate(
     keys = [k for k in dict.fromkeys(k for e in envs for k in by[e]) if all(k in by[e] for e in envs)]
     mats: dict[str, np.ndarray] = {}
     raw: dict[str, np.ndarray] = {}
+    dropped: dict[str, int] = {}
     for k in keys:
         cols = [_finals(by[e][k]) for e in envs]
         n = min(c.size for c in cols)  # rliable needs equal runs per task; extra seeds are dropped
         raw[k] = np.stack([c[:n] for c in cols], axis=1)
+        if any(c.size > n for c in cols):
+            dropped[k] = n
         mats[k] = stats.normalise(raw[k], [normalisers[e][0] for e in envs])
     est = stats.interval_estimates(mats, stats.METRICS, reps=reps, confidence=confidence, seed=seed)
     out = {
@@ -246,6 +249,8 @@ def _aggregate(
         "results": {k: {m: est[k][m].as_dict() for m in stats.METRICS} for k in keys},
         "probability_of_improvement": {},
     }
+    if dropped:  # said in the report: an aggregate over the first n seeds of each env
+        out["truncated_to_seeds"] = dropped
     if baseline in raw:
         for k in keys:
             if k != baseline:
@@ -404,6 +409,14 @@ def markdown(summary: dict[str, Any], title: str, figures: list[str] | None = No
                 f"| {display(k)} | {_fmt(r['iqm'])} | {_fmt(r['mean'])} | {_fmt(r['median'])} "
                 f"| {_fmt(r['optimality_gap'])} | {_fmt(poi)} |"
             )
+        if agg.get("truncated_to_seeds"):
+            lines += [
+                "",
+                "Envs with more seeds than others enter the aggregate with their first n (rliable's stratified "
+                "bootstrap needs equal runs per env): "
+                + ", ".join(f"{display(k)} n = {n}" for k, n in agg["truncated_to_seeds"].items())
+                + ".",
+            ]
         # rliable's stratified bootstrap needs every task for every run: say who is missing, and why
         left_out = [k for k in summary["optimizers"] if k not in agg["results"]]
         if left_out:
