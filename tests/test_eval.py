@@ -268,6 +268,31 @@ def _run_cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess
     )
 
 
+def test_fig2_minatar_gpu_script_runs_a_job_and_keeps_its_deadline(tmp_path):
+    """benchmarks/fig2_minatar_gpu.sh (the H200 Fig. 2 runs): one smoke-budget job lands where
+    openrl-report finds it; a deadline too close starts nothing."""
+    script = REPO / "benchmarks" / "fig2_minatar_gpu.sh"
+    env = {**ENV, "PYTHON": sys.executable, "GAMES": "breakout", "OPTS": "adam", "SEEDS": "1"}
+    env["EXTRA"] = "budget=smoke"
+    out = subprocess.run(
+        ["bash", str(script), str(tmp_path / "late"), "1"], env=env, cwd=REPO, capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "[adam] deadline: breakout not started" in out.stdout
+    assert not (tmp_path / "late" / "breakout__adam").exists()
+    out = subprocess.run(
+        ["bash", str(script), str(tmp_path / "m")],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "[adam] breakout: exit 0" in out.stdout, out.stdout + out.stderr
+    s = json.loads((tmp_path / "m" / "breakout__adam" / "summary.json").read_text())
+    assert s["results"]["breakout"]["adam"]["num_seeds"] == 1
+    assert [r.env for r in report.load_sweep(tmp_path / "m")] == ["breakout"]
+
+
 def test_openrl_eval_writes_curves_csv_summary_and_figures(tmp_path):
     """Adam and a tiny OPEN weights file on CartPole, 3 seeds, 4 updates: every output is written."""
     w = tmp_path / "tiny.npy"
