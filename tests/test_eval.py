@@ -461,21 +461,22 @@ def test_openrl_report_pools_several_sweep_directories(tmp_path, capsys):
     a third on a CPU with 4 seeds): one report over both directories, no spurious num_seeds variants."""
     from openrl.eval.cli import report_main
 
-    def job(sweep, name, env, label, n, extra):
+    def job(sweep, name, env, label, n, extra, device):
         d = sweep / name
         (d / ".hydra").mkdir(parents=True)
         (d / ".hydra" / "overrides.yaml").write_text(
             yaml.safe_dump([f"eval.envs=[{env}]", f"eval.optimizers=[{label}]", f"num_seeds={n}", *extra])
         )
-        rec = report.Record(env, label, np.arange(float(n)) + (5 if label == "lion" else 0), None, {})
+        info = {"wall_s": 60.0, "compile_s": 10.0, "device": device}
+        rec = report.Record(env, label, np.arange(float(n)) + (5 if label == "lion" else 0), None, info)
         (d / "summary.json").write_text(json.dumps(report.summarise([rec], reps=20)))
 
     gpu, cpu = tmp_path / "gpu", tmp_path / "cpu"
     for env in ("asterix", "spaceinvaders"):
         for lab in ("adam", "lion"):
-            job(gpu, f"{env}__{lab}", env, lab, 16, ["num_chunks=10"])
+            job(gpu, f"{env}__{lab}", env, lab, 16, ["num_chunks=10"], "1x NVIDIA H200")
     for lab in ("adam", "lion"):
-        job(cpu, f"0_{lab}", "breakout", lab, 4, [])
+        job(cpu, f"0_{lab}", "breakout", lab, 4, [], "CPU (2 cores)")
     with pytest.raises(SystemExit) as e:
         report_main([str(gpu), str(cpu)])  # several: --out required
     assert e.value.code == 2 and "--out" in capsys.readouterr().err
@@ -498,6 +499,24 @@ def test_openrl_report_pools_several_sweep_directories(tmp_path, capsys):
     md = (tmp_path / "all" / "report.md").read_text()
     assert "gpu + cpu" in md.splitlines()[0] and "## breakout" in md
     assert "with their first n" in md and "Adam n = 4" in md
+    # the runtime table names each column's device: GPU and CPU seconds are not comparable
+    assert "Devices: asterix: 1x NVIDIA H200; spaceinvaders: 1x NVIDIA H200; breakout: CPU (2 cores)." in md
+
+
+def test_device_label_and_old_job_metadata(tmp_path):
+    from openrl.runs.metadata import device_label
+
+    assert device_label() == f"CPU ({os.cpu_count()} cores)"  # tests run on the CPU backend
+
+    class Dev:
+        device_kind = "NVIDIA H200"
+
+    assert device_label("gpu", [Dev(), Dev()]) == "2x NVIDIA H200"
+    # a job written before summaries recorded the device: read from its metadata.json
+    (tmp_path / "metadata.json").write_text(json.dumps({"jax_backend": "gpu", "devices": ["cuda:0"]}))
+    assert report._job_device(tmp_path) == "1x GPU"
+    (tmp_path / "metadata.json").write_text("{not json")
+    assert report._job_device(tmp_path) is None
 
 
 # -- figures ---------------------------------------------------------------------------------------------------------

@@ -285,6 +285,7 @@ OPTIONAL_ENTRY_FIELDS = (
     "compile_s",
     "run_s",
     "env_steps_per_s",
+    "device",
     "normalised",
     "probability_of_improvement",
     "curves",
@@ -456,7 +457,17 @@ def _runtime_table(summary: dict[str, Any]) -> list[str]:
                 cells.append(f"{r['wall_s']:.0f} ({r.get('compile_s') or 0:.0f})")
         lines.append(f"| {display(k)} | " + " | ".join(cells) + " |")
     seeds = sorted({r["num_seeds"] for e in res.values() for r in e.values()})
-    lines += ["", f"Seeds per cell: {'/'.join(map(str, seeds))}.", ""]
+    lines += ["", f"Seeds per cell: {'/'.join(map(str, seeds))}."]
+    # a GPU second is not a CPU second: name the device(s) of each env's column
+    per_env = {e: sorted({r["device"] for r in res[e].values() if r.get("device")}) for e in envs}
+    devices = {d for ds in per_env.values() for d in ds}
+    if len(devices) == 1:
+        lines.append(f"Device: {devices.pop()}.")
+    elif devices:
+        lines.append(
+            "Devices: " + "; ".join(f"{e}: {', '.join(ds) or '?'}" for e, ds in per_env.items()) + "."
+        )
+    lines.append("")
     return lines
 
 
@@ -525,6 +536,21 @@ def _facts_from_config(cfg: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
+def _job_device(job: Path) -> str | None:
+    """The device of a job written before summaries recorded one, from its metadata.json."""
+    meta_path = job / "metadata.json"
+    try:
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        return None
+    if meta.get("device"):
+        return meta["device"]
+    backend = meta.get("jax_backend")
+    if backend is None:
+        return None
+    return "CPU" if backend == "cpu" else f"{len(meta.get('devices', [])) or 1}x {backend.upper()}"
+
+
 def load_job(job: Path) -> list[Record]:
     """The records of one job directory (empty if it holds no recognised result)."""
     summ = job / "summary.json"
@@ -544,6 +570,8 @@ def load_job(job: Path) -> list[Record]:
                 if cp is not None and not cp.exists():
                     cp = job / "curves" / Path(curves).name
                 info = {k: v for k, v in r.items() if k not in ("final_return", "label", "variant", "curves")}
+                if "device" not in info and (dev := _job_device(job)):
+                    info["device"] = dev
                 out.append(Record(env, r["label"], np.asarray(r["final_return"]), cp, info))
         return out
     if "final_return" in data and "env" in data:

@@ -215,6 +215,7 @@ def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
     """Trains ``num_seeds`` PPO agents with the pair's optimizer (chunked ``lax.scan``, vmapped seeds)."""
     from openrl.builders import build_trainer
     from openrl.optimizers.weights import resolve_weights_path, sha256_file
+    from openrl.runs.metadata import device_label
     from openrl.runs.ppo_job import CompiledBlocks, chunk_plan
 
     cfg = pair.cfg
@@ -292,6 +293,7 @@ def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
         "compile_s": compile_s,
         "run_s": run_s,
         "env_steps_per_s": total * n_seeds / run_s,
+        "device": device_label(),  # runtime tables pooling GPU and CPU jobs say which is which
         "overrides": pair.overrides,
     }
     log.info(

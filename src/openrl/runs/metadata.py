@@ -55,6 +55,23 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def device_label(backend: str | None = None, devices: list[Any] | None = None) -> str:
+    """What ran the job, for runtime tables: ``"1x NVIDIA H200"`` or ``"CPU (2 cores)"``.
+
+    Why: wall seconds from a GPU and from a CPU differ ~100x; a report pooling both must say which is which.
+    """
+    import os
+
+    import jax
+
+    backend = backend or jax.default_backend()
+    if backend == "cpu":
+        return f"CPU ({os.cpu_count()} cores)"
+    devices = devices if devices is not None else jax.devices()
+    kinds = sorted({getattr(d, "device_kind", backend) for d in devices})
+    return f"{len(devices)}x {'/'.join(kinds)}"
+
+
 def collect() -> dict[str, Any]:
     import jax
 
@@ -65,6 +82,7 @@ def collect() -> dict[str, Any]:
         "platform": platform.platform(),
         "jax_backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
+        "device": device_label(),
     }
 
 
