@@ -82,7 +82,7 @@ def main() -> None:
         "--vmapped",
         action="store_true",
         help="also time each learned optimizer with --seeds vmapped seeds (against Adam's vmapped run), "
-        "and OPEN with optimizer.batching=vectorised as the baseline of openrl's default on CPU",
+        "and with optimizer.batching=vectorised as the baseline of openrl's default on CPU",
     )
     args = ap.parse_args()
 
@@ -130,8 +130,10 @@ def main() -> None:
     vmapped = []
     if args.vmapped:
         variants = [(n, [f"optimizer={n}"]) for n in args.optimizers]
-        if "open" in args.optimizers:
-            variants.append(("open_vectorised", ["optimizer=open", "optimizer.batching=vectorised"]))
+        # each learned optimizer's batched program too: the baseline of batching=auto (sequential) on CPU
+        variants += [
+            (f"{n}_vectorised", [f"optimizer={n}", "optimizer.batching=vectorised"]) for n in args.optimizers
+        ]
         for label, overrides in variants:
             fn, rp, h = ppo_program(overrides)
             name = f"ppo_{label}_{args.seeds}_seeds"

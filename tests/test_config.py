@@ -228,7 +228,7 @@ def test_bad_shuffle_rejected_and_schema_matches_trainer():
     assert CONFIG_SHUFFLES == SHUFFLES
 
 
-@pytest.mark.parametrize("opt", ["open", "no_features"])
+@pytest.mark.parametrize("opt", ["open", "no_features", "optim4rl"])
 def test_bad_batching_rejected_and_schema_matches_rule(opt):
     from openrl.config.validate import BATCHING as CONFIG_BATCHING
     from openrl.optimizers.open import BATCHING

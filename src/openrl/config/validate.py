@@ -54,7 +54,7 @@ LEARNED = {
         "use_stochasticity",
     ),
     "no_features": _LEARNED_COMMON,
-    "optim4rl": ("gru_features", "hidden", "weights"),
+    "optim4rl": ("gru_features", "hidden", "weights", "batching"),
 }
 # Learned optimizers that still have a per-env tuned learning rate (Optim4RL: 0.1 x Adam's, Tables 4-5).
 LEARNED_TUNED = {"optim4rl": ("lr",)}

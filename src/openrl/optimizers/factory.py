@@ -49,6 +49,7 @@ def make_rule(cfg) -> UpdateRule:
             gru_features=int(cfg.gru_features),
             hidden=int(cfg.hidden),
             weights=None if cfg.weights is None else str(cfg.weights),
+            batching=str(cfg.batching),
         )
     raise ValueError(f"optimizer.name={cfg.name!r} has no update rule")
 

@@ -172,6 +172,14 @@ def meta_forward(
     return h.T, o.T
 
 
+def sequential_batching(batching: str) -> bool:
+    """Whether a learned rule's meta-network runs member by member under vmap (``batching`` resolved:
+    ``auto`` = sequential on CPU, where it measured faster, vectorised on GPU/TPU)."""
+    if batching not in BATCHING:
+        raise ValueError(f"batching={batching!r}: allowed values are {', '.join(BATCHING)}")
+    return batching == "sequential" or (batching == "auto" and jax.default_backend() == "cpu")
+
+
 @cache
 def _forward_fn(sequential: bool, ln_eps: float):
     """One function object per setting (cached), so that repeated traces of a rule give identical
@@ -256,10 +264,7 @@ class OpenRule(MetaTemplateMixin):
     @property
     def _meta_forward(self):
         """:func:`meta_forward_t` with this rule's LayerNorm epsilon, batched as ``batching`` says."""
-        sequential = self.batching == "sequential" or (
-            self.batching == "auto" and jax.default_backend() == "cpu"
-        )
-        return _forward_fn(sequential, self.ln_eps)
+        return _forward_fn(sequential_batching(self.batching), self.ln_eps)
 
     # -- architecture -------------------------------------------------------------------------------
     @property

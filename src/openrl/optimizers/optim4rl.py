@@ -53,7 +53,7 @@ Large exponents are not clipped: ``exp(b - c/2)`` can overflow for extreme ES pe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -62,7 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from openrl.optimizers.base import Params, UpdateContext
-from openrl.optimizers.open import _HI, MetaTemplateMixin, _ravel, gru_step_t
+from openrl.optimizers.open import _HI, BATCHING, MetaTemplateMixin, _ravel, gru_step_t, sequential_batching
 from openrl.optimizers.weights import load_flat, unflatten
 
 NETS = ("m", "v")
@@ -87,6 +87,20 @@ def _mlp_t(p: dict[str, Any], h: jax.Array) -> jax.Array:
     return jnp.dot(p["layers_4"]["kernel"].T, y, precision=_HI) + p["layers_4"]["bias"][:, None]
 
 
+def _nets_t(meta: Any, carry_m: jax.Array, carry_v: jax.Array, sign: jax.Array, log_g: jax.Array):
+    """Both networks on a flat gradient: ``(h_m, h_v, o_m, o_v)``, channel-major ``(F or k, n)``."""
+    h_m = gru_step_t(meta["m"]["gru_params"]["params"], carry_m, jnp.stack([sign, log_g]))
+    h_v = gru_step_t(meta["v"]["gru_params"]["params"], carry_v, (2.0 * log_g)[None])
+    return h_m, h_v, _mlp_t(meta["m"]["params"]["params"], h_m), _mlp_t(meta["v"]["params"]["params"], h_v)
+
+
+@cache
+def _nets_fn(sequential: bool):
+    """:func:`_nets_t`, or the same under ``sequential_vmap`` (one seed/member at a time when vmapped);
+    module-level and cached, as OPEN's, so the rule stays picklable and traces stay identical."""
+    return jax.custom_batching.sequential_vmap(_nets_t) if sequential else _nets_t
+
+
 @dataclass(frozen=True)
 class Optim4RLRule(MetaTemplateMixin):  # zero meta-parameters give p <- p - lr * sign(g)
     """Optim4RL with traced meta-parameters and a static learning rate.
@@ -96,16 +110,24 @@ class Optim4RLRule(MetaTemplateMixin):  # zero meta-parameters give p <- p - lr 
         gru_features: GRU width of each network (8 single-task, 16 multi-task).
         hidden: width of the two hidden dense layers (16 single-task, 32 multi-task).
         weights: flat float32 ``.npy`` or optimizer directory (None: zeros, the ES start).
+        batching: how the two networks run when the PPO loop is vmapped (seeds, ES population), as
+            :class:`~openrl.optimizers.open.OpenRule`'s: ``auto`` (sequential on CPU, vectorised
+            elsewhere), ``vectorised`` or ``sequential``. Same maths.
     """
 
     lr: float = 1e-3
     gru_features: int = 8
     hidden: int = 16
     weights: str | None = None
+    batching: str = "auto"
     log_eps: float = 1e-18
     eps_root: float = 1e-18
     gate_bias: float = 1.0
     name: str = "optim4rl"
+
+    def __post_init__(self) -> None:
+        if self.batching not in BATCHING:
+            raise ValueError(f"batching={self.batching!r}: allowed values are {', '.join(BATCHING)}")
 
     # -- architecture -------------------------------------------------------------------------------
     def modules(self, net: str) -> tuple[nn.GRUCell, nn.Sequential]:
@@ -147,10 +169,8 @@ class Optim4RLRule(MetaTemplateMixin):  # zero meta-parameters give p <- p - lr 
         """``m / sqrt(v)`` for a flat gradient ``g (n,)`` and the new state (before the learning rate)."""
         sign = jnp.sign(g)
         log_g = jnp.log(jnp.abs(g) + self.log_eps)
-        h_m = gru_step_t(meta["m"]["gru_params"]["params"], state.carry_m, jnp.stack([sign, log_g]))
-        h_v = gru_step_t(meta["v"]["gru_params"]["params"], state.carry_v, (2.0 * log_g)[None])
-        o_m = _mlp_t(meta["m"]["params"]["params"], h_m)
-        o_v = _mlp_t(meta["v"]["params"]["params"], h_v)
+        nets = _nets_fn(sequential_batching(self.batching))
+        h_m, h_v, o_m, o_v = nets(meta, state.carry_m, state.carry_v, sign, log_g)
         gate = (o_m[0] + self.gate_bias >= 0.0).astype(jnp.float32)
         log_sqrt_v = 0.5 * jnp.logaddexp(o_v[0], jnp.log(jnp.float32(self.eps_root)))
         d = sign * gate * jnp.exp(o_m[1] - log_sqrt_v)
