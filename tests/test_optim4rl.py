@@ -117,6 +117,11 @@ def test_sequential_batching_equals_vectorised_under_nested_vmap():
     assert float(jnp.max(jnp.abs(u[0, 0] - u[1, 2]))) > 0  # the members really differ
     with pytest.raises(ValueError, match="batching='loop'"):
         Optim4RLRule(batching="loop")
+    # auto = vectorised, also on CPU (member by member measured slower for these small networks)
+    auto, st = Optim4RLRule(), Optim4RLRule().init(params)
+    g0 = jax.tree.map(lambda x: x[0], grads_b)
+    text = jax.jit(jax.vmap(lambda g: auto.update(meta, st, g, params, _ctx()))).lower(g0).as_text()
+    assert "stablehlo.while" not in text
 
 
 def test_weights_roundtrip_and_errors(tmp_path):

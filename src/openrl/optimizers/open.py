@@ -172,12 +172,14 @@ def meta_forward(
     return h.T, o.T
 
 
-def sequential_batching(batching: str) -> bool:
-    """Whether a learned rule's meta-network runs member by member under vmap (``batching`` resolved:
-    ``auto`` = sequential on CPU, where it measured faster, vectorised on GPU/TPU)."""
+def sequential_batching(batching: str, sequential_on_cpu: bool = True) -> bool:
+    """Whether a learned rule's meta-network runs member by member under vmap. ``auto`` resolves to
+    sequential on CPU only for rules where that measured faster (``sequential_on_cpu``: OPEN's
+    meta-network yes, Optim4RL's smaller networks no), and to vectorised on GPU/TPU."""
     if batching not in BATCHING:
         raise ValueError(f"batching={batching!r}: allowed values are {', '.join(BATCHING)}")
-    return batching == "sequential" or (batching == "auto" and jax.default_backend() == "cpu")
+    auto_seq = sequential_on_cpu and jax.default_backend() == "cpu"
+    return batching == "sequential" or (batching == "auto" and auto_seq)
 
 
 @cache

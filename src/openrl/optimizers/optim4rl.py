@@ -110,9 +110,11 @@ class Optim4RLRule(MetaTemplateMixin):  # zero meta-parameters give p <- p - lr 
         gru_features: GRU width of each network (8 single-task, 16 multi-task).
         hidden: width of the two hidden dense layers (16 single-task, 32 multi-task).
         weights: flat float32 ``.npy`` or optimizer directory (None: zeros, the ES start).
-        batching: how the two networks run when the PPO loop is vmapped (seeds, ES population), as
-            :class:`~openrl.optimizers.open.OpenRule`'s: ``auto`` (sequential on CPU, vectorised
-            elsewhere), ``vectorised`` or ``sequential``. Same maths.
+        batching: how the two networks run when the PPO loop is vmapped (seeds, ES population):
+            ``vectorised`` (jax's batched program), ``sequential`` (member by member,
+            ``sequential_vmap``) or ``auto`` (default) = vectorised everywhere: unlike OPEN's, these
+            small networks (GRU inputs 2 and 1) ran slower member by member on a 2-core CPU (PPO +
+            Optim4RL, 16 vmapped seeds: 15.2k env-steps/s sequential, 22.4k vectorised). Same maths.
     """
 
     lr: float = 1e-3
@@ -169,7 +171,7 @@ class Optim4RLRule(MetaTemplateMixin):  # zero meta-parameters give p <- p - lr 
         """``m / sqrt(v)`` for a flat gradient ``g (n,)`` and the new state (before the learning rate)."""
         sign = jnp.sign(g)
         log_g = jnp.log(jnp.abs(g) + self.log_eps)
-        nets = _nets_fn(sequential_batching(self.batching))
+        nets = _nets_fn(sequential_batching(self.batching, sequential_on_cpu=False))
         h_m, h_v, o_m, o_v = nets(meta, state.carry_m, state.carry_v, sign, log_g)
         gate = (o_m[0] + self.gate_bias >= 0.0).astype(jnp.float32)
         log_sqrt_v = 0.5 * jnp.logaddexp(o_v[0], jnp.log(jnp.float32(self.eps_root)))
