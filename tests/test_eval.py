@@ -500,7 +500,7 @@ def test_openrl_report_pools_several_sweep_directories(tmp_path, capsys):
     assert "gpu + cpu" in md.splitlines()[0] and "## breakout" in md
     assert "with their first n" in md and "Adam n = 4" in md
     # the runtime table names each column's device: GPU and CPU seconds are not comparable
-    assert "Devices: asterix: 1x NVIDIA H200; spaceinvaders: 1x NVIDIA H200; breakout: CPU (2 cores)." in md
+    assert "| Lion | 60 (10), 1x NVIDIA H200 | 60 (10), 1x NVIDIA H200 | 60 (10), CPU (2 cores) |" in md
 
 
 def test_device_label_and_old_job_metadata(tmp_path):

@@ -439,10 +439,14 @@ def _runtime_table(summary: dict[str, Any]) -> list[str]:
     if not any(r.get("wall_s") for e in res.values() for r in e.values()):
         return []
     envs = list(res)
+    # a GPU second is not a CPU second: with several devices in the table, each cell names its own
+    devices = sorted({r["device"] for e in res.values() for r in e.values() if r.get("device")})
+    mixed = len(devices) > 1
     lines = [
         "## Runtime (paper Table 11)",
         "",
-        "Wall seconds for all seeds of one optimizer on one env, vmapped in one program: total (compile).",
+        "Wall seconds for all seeds of one optimizer on one env, vmapped in one program: total (compile)"
+        + (", device." if mixed else "."),
         "",
         "| optimizer | " + " | ".join(envs) + " |",
         "|---|" + "---|" * len(envs),
@@ -454,19 +458,13 @@ def _runtime_table(summary: dict[str, Any]) -> list[str]:
             if r is None or r.get("wall_s") is None:
                 cells.append("–")
             else:
-                cells.append(f"{r['wall_s']:.0f} ({r.get('compile_s') or 0:.0f})")
+                dev = f", {r.get('device') or '?'}" if mixed else ""
+                cells.append(f"{r['wall_s']:.0f} ({r.get('compile_s') or 0:.0f}){dev}")
         lines.append(f"| {display(k)} | " + " | ".join(cells) + " |")
     seeds = sorted({r["num_seeds"] for e in res.values() for r in e.values()})
     lines += ["", f"Seeds per cell: {'/'.join(map(str, seeds))}."]
-    # a GPU second is not a CPU second: name the device(s) of each env's column
-    per_env = {e: sorted({r["device"] for r in res[e].values() if r.get("device")}) for e in envs}
-    devices = {d for ds in per_env.values() for d in ds}
     if len(devices) == 1:
-        lines.append(f"Device: {devices.pop()}.")
-    elif devices:
-        lines.append(
-            "Devices: " + "; ".join(f"{e}: {', '.join(ds) or '?'}" for e, ds in per_env.items()) + "."
-        )
+        lines.append(f"Device: {devices[0]}.")
     lines.append("")
     return lines
 
