@@ -520,6 +520,29 @@ def test_device_label_and_old_job_metadata(tmp_path):
 
 
 # -- figures ---------------------------------------------------------------------------------------------------------
+def test_figure_colours_stable_across_orders_and_nan_gaps_bridged():
+    """Found on the combined MinAtar report: Lion was green in the IQM panel and red in the return curves
+    (colours by position, two orders); Freeway's curves were dots (NaN where no episode ended)."""
+    import matplotlib.pyplot as plt
+
+    from openrl.eval import figures
+
+    a = figures._colours(["adam", "open_pretrained", "lion", "rmsprop"])
+    b = figures._colours(["rmsprop", "adam", "lion"])
+    assert all(a[k] == b[k] for k in b) and len(set(a.values())) == 4
+    v = figures._colours(["adam [optimizer.lr=0.001]", "adam [optimizer.lr=0.01]", "mine"])
+    assert len(set(v.values())) == 3  # variants of one optimizer are told apart
+    many = figures._colours([f"x{i}" for i in range(8)])
+    assert len(set(many.values())) == 8
+    fig, ax = plt.subplots()
+    vals = np.full((3, 10), np.nan)
+    vals[:, ::3] = 1.0  # an episode ends every third update
+    figures._band(ax, np.arange(10), vals, "C0", "Adam")
+    (line,) = ax.get_lines()
+    assert list(line.get_xdata()) == [0, 3, 6, 9] and np.all(np.isfinite(line.get_ydata()))
+    plt.close(fig)
+
+
 def test_generalisation_and_deepsea_figures_from_generic_records(tmp_path):
     from openrl.eval import figures
 

@@ -30,8 +30,29 @@ MAX_ROWS = 24  # interval panels with more optimizers/variants than this are lef
 MAX_LINES = 10  # curve panels with more lines than this are unreadable
 
 
+# the paper's optimizers keep their colour in every figure, whichever subset a figure shows
+_FIXED = {"adam": 0, "open_pretrained": 1, "lion": 2, "rmsprop": 3, "open_multi_pretrained": 4}
+
+
 def _colours(keys: Iterable[str]) -> dict[str, Any]:
-    return {k: _PALETTE[i % len(_PALETTE)] for i, k in enumerate(dict.fromkeys(keys))}
+    """Colour per label: fixed for the paper's optimizers, the other palette colours in order for the rest.
+
+    Why: figures of one report list optimizers in different orders (by IQM, by load order); colours by
+    position made Lion green in one figure and red in the next."""
+    keys = list(dict.fromkeys(keys))
+    base = {k: k.split(" [")[0] for k in keys}  # "adam [optimizer.lr=0.01]" -> "adam"
+    free = [i for i in range(len(_PALETTE)) if i not in _FIXED.values()]
+    fixed = {k for k in keys if base[k] in _FIXED and list(base.values()).count(base[k]) == 1}
+    if len(keys) - len(fixed) > len(free):  # too many others to keep the fixed ones apart: by position
+        return {k: _PALETTE[i % len(_PALETTE)] for i, k in enumerate(keys)}
+    out, j = {}, 0
+    for k in keys:
+        if k in fixed:
+            out[k] = _PALETTE[_FIXED[base[k]]]
+        else:
+            out[k] = _PALETTE[free[j % len(free)]]
+            j += 1
+    return out
 
 
 def _grid(n: int, width: float = 4.2, height: float = 3.2, max_cols: int = 3):
@@ -166,6 +187,9 @@ def _by_env(curves: dict[tuple[str, str], Path]) -> dict[str, dict[str, Path]]:
 def _band(ax, steps: np.ndarray, values: np.ndarray, colour: Any, label: str, lw: float = 1.3) -> None:
     """One optimizer's curve: mean over seeds (rows of ``values``) with a ± standard-error band."""
     mean, se = _mean_se(values)
+    # updates where no episode ended (long Freeway episodes) are NaN: skip them, do not break the line
+    ok = np.isfinite(mean)
+    steps, mean, se = steps[ok], mean[ok], np.nan_to_num(se[ok])
     ax.plot(steps, mean, color=colour, label=label, lw=lw)
     ax.fill_between(steps, mean - se, mean + se, color=colour, alpha=0.2)
 
