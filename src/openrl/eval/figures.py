@@ -39,10 +39,13 @@ def _colours(keys: Iterable[str]) -> dict[str, Any]:
 
     Why: figures of one report list optimizers in different orders (by IQM, by load order); colours by
     position made Lion green in one figure and red in the next."""
+    from collections import Counter
+
     keys = list(dict.fromkeys(keys))
     base = {k: k.split(" [")[0] for k in keys}  # "adam [optimizer.lr=0.01]" -> "adam"
+    n_base = Counter(base.values())  # variants of one optimizer share no fixed colour
     free = [i for i in range(len(_PALETTE)) if i not in _FIXED.values()]
-    fixed = {k for k in keys if base[k] in _FIXED and list(base.values()).count(base[k]) == 1}
+    fixed = {k for k in keys if base[k] in _FIXED and n_base[base[k]] == 1}
     if len(keys) - len(fixed) > len(free):  # too many others to keep the fixed ones apart: by position
         return {k: _PALETTE[i % len(_PALETTE)] for i, k in enumerate(keys)}
     out, j = {}, 0

@@ -605,16 +605,18 @@ def load_job(job: Path) -> list[Record]:
     return []
 
 
+def _job_dirs(sweep_dir: Path) -> list[Path]:
+    """Job directories under a sweep directory (those holding a result file), in path order."""
+    found = {p.parent for pat in ("summary.json", "final_evaluation.json") for p in sweep_dir.rglob(pat)}
+    return sorted(found, key=str)
+
+
 def load_sweep(sweep_dir: Path | Sequence[Path]) -> list[Record]:
     """Records of every job under a multirun directory (or several, pooled as one sweep: e.g. the rows
     of one table run on different machines), with their variant (swept non-axis keys)."""
     dirs = [sweep_dir] if isinstance(sweep_dir, Path) else list(sweep_dir)
     # each directory's jobs in path order, the directories in the order given (the report's row order)
-    found = (
-        sorted({p.parent for pat in ("summary.json", "final_evaluation.json") for p in d.rglob(pat)}, key=str)
-        for d in dirs
-    )
-    jobs = list(dict.fromkeys(j for js in found for j in js))
+    jobs = list(dict.fromkeys(j for d in dirs for j in _job_dirs(d)))
     per_job = [(j, load_job(j), _job_overrides(j)) for j in jobs]
     per_job = [(j, rs, ov) for j, rs, ov in per_job if rs]
     all_keys = {k for _, _, ov in per_job for k in ov}
@@ -652,13 +654,15 @@ def report_sweep(
     if len(dirs) > 1 and out_dir is None:
         raise ValueError("several sweep directories: name the report's directory (--out)")
     out_dir = out_dir or dirs[0]
-    for d in dirs:
-        if not load_sweep(d):
+    hint = "(is this a finished openrl-eval/openrl-train multirun?)"
+    for d in dirs:  # name the directory that holds nothing, without loading the others twice
+        if not _job_dirs(d):
             raise FileNotFoundError(
-                f"{d}: no job directory with a summary.json or final_evaluation.json below it "
-                "(is this a finished openrl-eval/openrl-train multirun?)"
+                f"{d}: no job directory with a summary.json or final_evaluation.json below it {hint}"
             )
     records = load_sweep(dirs)
+    if not records:
+        raise FileNotFoundError(f"{', '.join(map(str, dirs))}: no job with a recognised result {hint}")
     summary = summarise(records, baseline=baseline, reps=reps, confidence=confidence, seed=seed)
     summary["source"] = {
         "sweep_dir": str(dirs[0]) if len(dirs) == 1 else [str(d) for d in dirs],

@@ -172,12 +172,17 @@ def meta_forward(
     return h.T, o.T
 
 
-def sequential_batching(batching: str, sequential_on_cpu: bool = True) -> bool:
-    """Whether a learned rule's meta-network runs member by member under vmap. ``auto`` resolves to
-    sequential on CPU only for rules where that measured faster (``sequential_on_cpu``: OPEN's
-    meta-network yes, Optim4RL's smaller networks no), and to vectorised on GPU/TPU."""
+def check_batching(batching: str) -> None:
+    """Refuses a ``batching`` value at a rule's construction (shared by OPEN and Optim4RL)."""
     if batching not in BATCHING:
         raise ValueError(f"batching={batching!r}: allowed values are {', '.join(BATCHING)}")
+
+
+def sequential_batching(batching: str, sequential_on_cpu: bool = True) -> bool:
+    """Whether a learned rule's meta-network runs member by member under vmap (``batching`` already
+    checked by :func:`check_batching`). ``auto`` resolves to sequential on CPU only for rules where that
+    measured faster (``sequential_on_cpu``: OPEN's meta-network yes, Optim4RL's smaller networks no),
+    and to vectorised on GPU/TPU."""
     auto_seq = sequential_on_cpu and jax.default_backend() == "cpu"
     return batching == "sequential" or (batching == "auto" and auto_seq)
 
@@ -260,8 +265,7 @@ class OpenRule(MetaTemplateMixin):
     name: str = "open"
 
     def __post_init__(self) -> None:
-        if self.batching not in BATCHING:
-            raise ValueError(f"batching={self.batching!r}: allowed values are {', '.join(BATCHING)}")
+        check_batching(self.batching)
 
     @property
     def _meta_forward(self):

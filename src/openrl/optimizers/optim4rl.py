@@ -62,7 +62,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from openrl.optimizers.base import Params, UpdateContext
-from openrl.optimizers.open import _HI, BATCHING, MetaTemplateMixin, _ravel, gru_step_t, sequential_batching
+from openrl.optimizers.open import (
+    _HI,
+    MetaTemplateMixin,
+    _ravel,
+    check_batching,
+    gru_step_t,
+    sequential_batching,
+)
 from openrl.optimizers.weights import load_flat, unflatten
 
 NETS = ("m", "v")
@@ -128,8 +135,7 @@ class Optim4RLRule(MetaTemplateMixin):  # zero meta-parameters give p <- p - lr 
     name: str = "optim4rl"
 
     def __post_init__(self) -> None:
-        if self.batching not in BATCHING:
-            raise ValueError(f"batching={self.batching!r}: allowed values are {', '.join(BATCHING)}")
+        check_batching(self.batching)
 
     # -- architecture -------------------------------------------------------------------------------
     def modules(self, net: str) -> tuple[nn.GRUCell, nn.Sequential]:
