@@ -13,13 +13,19 @@ import re
 import jax
 import numpy as np
 import pytest
-
 from benchmarks.open_floor import LEVELS, FloorRule
+
 from openrl.builders import build_trainer
 from openrl.config import load_config
 from openrl.ppo.train import PPOTrainer
 
-TINY = ["ppo.num_envs=4", "ppo.num_steps=8", "ppo.total_timesteps=64", "ppo.num_minibatches=2", "ppo.update_epochs=1"]
+TINY = [
+    "ppo.num_envs=4",
+    "ppo.num_steps=8",
+    "ppo.total_timesteps=64",
+    "ppo.num_minibatches=2",
+    "ppo.update_epochs=1",
+]
 
 
 @pytest.fixture(scope="module")
