@@ -36,8 +36,9 @@ format: install  ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 	$(VENV)/bin/ruff format src tests benchmarks
 
-bench: install  ## throughput benchmarks -> benchmarks/results/*.json
+bench: install  ## throughput benchmarks -> benchmarks/results/*.json (ARGS go to ppo_throughput)
 	$(PY) -m benchmarks.ppo_throughput $(ARGS)
+	$(PY) -m benchmarks.open_floor
 
 clean:  ## remove run outputs and caches (keeps .venv)
 	rm -rf outputs multirun .pytest_cache .ruff_cache build dist

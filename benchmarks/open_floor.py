@@ -12,6 +12,7 @@ and the full PPO + OPEN, all compiled first and timed in interleaved rounds in o
   the ``(F, n)`` GRU state. Nothing else (no features, no gates, no LayerNorm, no noise).
 * ``adam+network``: + the GRU gates (sigmoid, tanh) and relu MLP with the head's ``exp``, i.e. OPEN's
   meta-network without its LayerNorms, on inputs that are a scaled copy of the gradient.
+* ``adam+layernorm``: + OPEN's two LayerNorms, computed by OPEN's own code (``_dense_ln_relu_t``).
 * ``open``: the real PPO + OPEN (``optimizer=open``, features, dormancy, LayerNorms, noise, zero-mean).
 
 The added outputs feed the parameter update with a 1e-30 weight, so nothing is dead code and training is
@@ -35,11 +36,11 @@ import numpy as np
 
 from benchmarks.common import build, machine, write
 from benchmarks.ppo_throughput import measure_interleaved
-from openrl.optimizers.open import OpenRule
+from openrl.optimizers.open import OpenRule, _dense_ln_relu_t
 from openrl.ppo.train import PPOTrainer
 
 _HI = jax.lax.Precision.HIGHEST
-LEVELS = ("matmuls", "network")
+LEVELS = ("matmuls", "network", "layernorm")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class FloorRule:
             return jnp.asarray(rng.normal(0.0, 0.3 / np.sqrt(shape[1]), shape), jnp.float32)
 
         meta = {"wi": w(3 * f, c), "wh": w(3 * f, f), "w1": w(h, f), "w2": w(h, h), "w3": w(o, h)}
+        meta["ln"] = {"scale": jnp.ones((h,), jnp.float32), "bias": jnp.zeros((h,), jnp.float32)}
         meta["rows"] = jnp.linspace(0.5, 1.5, c, dtype=jnp.float32)[:, None]
         return {"base": self.base.default_params(), "meta": meta}
 
@@ -85,10 +87,15 @@ class FloorRule:
             cand = jnp.tanh(gi[2 * f :] + r * gh[2 * f :])
             h = (1.0 - z) * cand + z * state["carry"]
             act = jax.nn.relu
-        y = act(jnp.dot(m["w1"], h, precision=_HI))
-        y = act(jnp.dot(m["w2"], y, precision=_HI))
+        if self.level == "layernorm":
+            zero = jnp.zeros((self.hidden,), jnp.float32)
+            y = _dense_ln_relu_t({"kernel": m["w1"].T, "bias": zero}, m["ln"], h, 1e-6)
+            y = _dense_ln_relu_t({"kernel": m["w2"].T, "bias": zero}, m["ln"], y, 1e-6)
+        else:
+            y = act(jnp.dot(m["w1"], h, precision=_HI))
+            y = act(jnp.dot(m["w2"], y, precision=_HI))
         o = jnp.dot(m["w3"], y, precision=_HI)
-        u = o[0] * jnp.exp(1e-3 * o[1]) if self.level == "network" else o[0] + o[1]
+        u = o[0] + o[1] if self.level == "matmuls" else o[0] * jnp.exp(1e-3 * o[1])
         extra, start, out = 1e-30 * u, 0, []
         for p in jax.tree.leaves(new_params):
             size = int(np.size(p))
