@@ -54,6 +54,34 @@ def write(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def ppo_updates(trainer: PPOTrainer, num_updates: int):
+    """``fn(key, rule_params, hparams)``: ``num_updates`` whole PPO updates from a fresh init, for timing.
+
+    Returns the final return *and the final parameters*: with the return alone, the last update's
+    epochs of minibatch steps feed nothing and XLA removes them, so a timed program would do
+    ``num_updates`` rollouts but one optimisation phase fewer (benchmarks before stop 12 did; their
+    ratios to Adam were understated by about ``1 / num_updates``).
+    """
+
+    def fn(key, rule_params, hparams):
+        state, metrics = trainer.run(trainer.init(key), rule_params, hparams, num_updates)
+        return metrics["final_return"], state.params
+
+    return fn
+
+
+def print_programs(results: dict[str, Any], names, ratio_key: str = "slowdown_vs_adam") -> None:
+    """One line per timed program: env-steps/s, CPU-seconds per 1e6 steps, compile time, ratio to Adam."""
+    width = max(len(n) for n in names)
+    for name in names:
+        r = results[name]
+        print(
+            f"{name:>{width}}: {r['env_steps_per_s']:>10,.0f} env-steps/s  {r['cpu_s_per_1e6_steps']:6.1f} CPU-s/1e6  "
+            f"compile {r['compile_s']:.1f}s"
+            + (f"  {r[ratio_key]:.2f}x Adam's time" if ratio_key in r else "")
+        )
+
+
 def random_action_rollout(env, num_steps: int):
     """``fn(key) -> scalar``: ``num_steps`` batched env steps with uniform random discrete actions.
 

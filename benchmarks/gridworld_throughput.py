@@ -20,7 +20,7 @@ import os
 
 import jax
 
-from benchmarks.common import build, machine, random_action_rollout, write
+from benchmarks.common import build, machine, ppo_updates, random_action_rollout, write
 from benchmarks.ppo_throughput import measure
 
 
@@ -52,11 +52,7 @@ def main() -> None:
     for level in args.ppo_levels:
         for opt in ["adam", *args.optimizers]:
             trainer, rp, hp, _ = build(["env=gridworld", f"env.level={level}", f"optimizer={opt}"])
-
-            def ppo(key, rp, h, tr=trainer):
-                return tr.run(tr.init(key), rp, h, U)[1]["final_return"]
-
-            r = measure(ppo, (key, rp, hp), U * trainer.static.batch_size, args.repeats)
+            r = measure(ppo_updates(trainer, U), (key, rp, hp), U * trainer.static.batch_size, args.repeats)
             raw_rate = results.get(f"raw_env/{level}", {}).get("env_steps_per_s")
             if raw_rate:
                 r["fraction_of_raw_env"] = r["env_steps_per_s"] / raw_rate

@@ -28,13 +28,14 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import build, machine, write
+from benchmarks.common import build, machine, ppo_updates, print_programs, write
 from benchmarks.ppo_throughput import measure_interleaved
 from openrl.optimizers.open import OpenRule, _dense_ln_relu_t
 from openrl.ppo.train import PPOTrainer
@@ -120,12 +121,7 @@ def main() -> None:
     steps = U * s.batch_size
     key = jax.random.PRNGKey(0)
 
-    def program(trainer: PPOTrainer):
-        def run(key, rp, h):
-            return trainer.run(trainer.init(key), rp, h, U)[1]["final_return"]
-
-        return run
-
+    program = partial(ppo_updates, num_updates=U)
     programs = {"adam": (program(adam), (key, adam_rp, hp), steps)}
     for level in LEVELS:
         rule = FloorRule(adam.rule, level)
@@ -147,12 +143,7 @@ def main() -> None:
         results[name]["time_vs_adam"] = base / results[name]["env_steps_per_s"]
     results["loadavg_end"] = os.getloadavg()
     path = write(args.out, results)
-    for name in programs:
-        r = results[name]
-        print(
-            f"{name:>14}: {r['env_steps_per_s']:>9,.0f} env-steps/s  {r['cpu_s_per_1e6_steps']:5.1f} CPU-s/1e6  "
-            f"{r['time_vs_adam']:.2f}x Adam's time"
-        )
+    print_programs(results, programs, "time_vs_adam")
     print(f"-> {path}")
 
 

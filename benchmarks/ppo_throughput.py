@@ -23,7 +23,7 @@ import os
 
 import jax
 
-from benchmarks.common import Timer, build, machine, random_action_rollout, write
+from benchmarks.common import Timer, build, machine, ppo_updates, print_programs, random_action_rollout, write
 
 
 def _summary(tc: Timer, best: Timer, steps: int) -> dict:
@@ -103,11 +103,7 @@ def main() -> None:
 
     def ppo_program(overrides: list[str]):
         tr, rp, h, _ = build([f"env={args.env}", *overrides])
-
-        def ppo(key, rp, h):
-            return tr.run(tr.init(key), rp, h, U)[1]["final_return"]
-
-        return ppo, rp, h
+        return ppo_updates(tr, U), rp, h
 
     ppo, _, _ = ppo_program(["optimizer=adam"])
     # the same PPO with jax.random.permutation as the minibatch shuffle (PureJaxRL's and the authors'
@@ -155,13 +151,7 @@ def main() -> None:
     results["ppo_1_seed_fraction_of_raw_env"] = adam_rate / results["raw_env"]["env_steps_per_s"]
     results["loadavg_end"] = os.getloadavg()
     path = write(args.out, results)
-    for k in programs:
-        r = results[k]
-        print(
-            f"{k:>26}: {r['env_steps_per_s']:>10,.0f} env-steps/s  {r['cpu_s_per_1e6_steps']:6.1f} CPU-s/1e6  "
-            f"compile {r['compile_s']:.1f}s"
-            + (f"  {r['slowdown_vs_adam']:.2f}x Adam's time" if "slowdown_vs_adam" in r else "")
-        )
+    print_programs(results, programs)
     print(f"packed-sort shuffle speed-up over jax.random.permutation: {results['packed_sort_speedup']:.3f}x")
     print(
         f"PPO (1 seed) runs at {results['ppo_1_seed_fraction_of_raw_env']:.1%} of the raw env-step rate -> {path}"
