@@ -20,7 +20,7 @@ Adam's. If ``adam+network`` alone is near 1.5x Adam's time, the target cannot be
 of OPEN's float32 maths under XLA on this machine; the remaining gap to ``open`` is what features,
 normalisation, LayerNorm and noise cost.
 
-    python -m benchmarks.open_floor [--updates 20] [--repeats 3] [--out open_floor]
+    python -m benchmarks.open_floor [--updates 20] [--repeats 3] [--optimizer open] [--out open_floor]
 """
 
 from __future__ import annotations
@@ -110,13 +110,18 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--env", default="breakout")
+    ap.add_argument(
+        "--optimizer", default="open", help="an OPEN variant (e.g. open_large): the sizes to floor"
+    )
     ap.add_argument("--out", default="open_floor")
     args = ap.parse_args()
 
     adam, adam_rp, hp, cfg = build([f"env={args.env}", "optimizer=adam"])
-    open_tr, open_rp, _, _ = build([f"env={args.env}", "optimizer=open"])
-    if not isinstance(open_tr.rule, OpenRule):
-        raise TypeError("optimizer=open did not build an OpenRule")
+    open_tr, open_rp, _, _ = build([f"env={args.env}", f"optimizer={args.optimizer}"])
+    o = open_tr.rule
+    if not isinstance(o, OpenRule) or o.separated:
+        raise SystemExit(f"--optimizer {args.optimizer}: expected an OPEN config with shared meta-parameters")
+    sizes = {"gru_features": o.gru_features, "hidden": o.hidden, "num_inputs": o.num_inputs}
     s, U = adam.static, args.updates
     steps = U * s.batch_size
     key = jax.random.PRNGKey(0)
@@ -124,14 +129,15 @@ def main() -> None:
     program = partial(ppo_updates, num_updates=U)
     programs = {"adam": (program(adam), (key, adam_rp, hp), steps)}
     for level in LEVELS:
-        rule = FloorRule(adam.rule, level)
+        rule = FloorRule(adam.rule, level, num_outputs=o.num_outputs, **sizes)
         tr = PPOTrainer(s, adam.env, rule)
         programs[f"adam+{level}"] = (program(tr), (key, rule.default_params(), hp), steps)
-    programs["open"] = (program(open_tr), (key, open_rp, hp), steps)
+    programs[args.optimizer] = (program(open_tr), (key, open_rp, hp), steps)
 
     results = {
         "machine": machine(),
         "env": cfg.env.id,
+        "optimizer": o.describe(),
         "agent_parameters": int(sum(np.size(x) for x in jax.tree.leaves(adam.init_params(key)))),
         "updates_timed": U,
         "repeats": args.repeats,
