@@ -18,19 +18,12 @@ from benchmarks.open_floor import LEVELS, FloorRule
 from openrl.builders import build_trainer
 from openrl.config import load_config
 from openrl.ppo.train import PPOTrainer
-
-TINY = [
-    "ppo.num_envs=4",
-    "ppo.num_steps=8",
-    "ppo.total_timesteps=64",
-    "ppo.num_minibatches=2",
-    "ppo.update_epochs=1",
-]
+from tiny import TINY_PPO
 
 
 @pytest.fixture(scope="module")
 def adam():
-    _, cfg = load_config(["experiment=ppo", "env=breakout", *TINY])
+    _, cfg = load_config(["experiment=ppo", "env=breakout", *TINY_PPO])
     return build_trainer(cfg)
 
 

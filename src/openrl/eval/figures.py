@@ -12,6 +12,7 @@ Colours are fixed per optimizer across all figures of a report (the order of fir
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,6 @@ def _colours(keys: Iterable[str]) -> dict[str, Any]:
 
     Why: figures of one report list optimizers in different orders (by IQM, by load order); colours by
     position made Lion green in one figure and red in the next."""
-    from collections import Counter
-
     keys = list(dict.fromkeys(keys))
     base = {k: k.split(" [")[0] for k in keys}  # "adam [optimizer.lr=0.01]" -> "adam"
     n_base = Counter(base.values())  # variants of one optimizer share no fixed colour

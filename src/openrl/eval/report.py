@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from openrl.eval import stats
+from openrl.runs.metadata import device_label
 
 log = logging.getLogger(__name__)
 
@@ -546,7 +547,8 @@ def _job_device(job: Path) -> str | None:
     backend = meta.get("jax_backend")
     if backend is None:
         return None
-    return "CPU" if backend == "cpu" else f"{len(meta.get('devices', [])) or 1}x {backend.upper()}"
+    # old metadata has device names only (no kind, no core count): "CPU" or e.g. "1x GPU"
+    return "CPU" if backend == "cpu" else device_label(backend.upper(), meta.get("devices") or [None])
 
 
 def load_job(job: Path) -> list[Record]:
@@ -611,12 +613,20 @@ def _job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(found, key=str)
 
 
+def _dirs(sweep_dir: Path | Sequence[Path]) -> list[Path]:
+    return [sweep_dir] if isinstance(sweep_dir, Path) else list(sweep_dir)
+
+
 def load_sweep(sweep_dir: Path | Sequence[Path]) -> list[Record]:
     """Records of every job under a multirun directory (or several, pooled as one sweep: e.g. the rows
     of one table run on different machines), with their variant (swept non-axis keys)."""
-    dirs = [sweep_dir] if isinstance(sweep_dir, Path) else list(sweep_dir)
-    # each directory's jobs in path order, the directories in the order given (the report's row order)
-    jobs = list(dict.fromkeys(j for d in dirs for j in _job_dirs(d)))
+    return _load_jobs([_job_dirs(d) for d in _dirs(sweep_dir)])
+
+
+def _load_jobs(jobs_per_dir: list[list[Path]]) -> list[Record]:
+    """:func:`load_sweep` on job directories already found: each directory's jobs in path order, the
+    directories in the order given (the report's row order)."""
+    jobs = list(dict.fromkeys(j for jobs in jobs_per_dir for j in jobs))
     per_job = [(j, load_job(j), _job_overrides(j)) for j in jobs]
     per_job = [(j, rs, ov) for j, rs, ov in per_job if rs]
     all_keys = {k for _, _, ov in per_job for k in ov}
@@ -650,17 +660,18 @@ def report_sweep(
     several pooled into one report (``out_dir`` then required)."""
     from openrl.runs.checkpoint import write_json
 
-    dirs = [sweep_dir] if isinstance(sweep_dir, Path) else list(sweep_dir)
+    dirs = _dirs(sweep_dir)
     if len(dirs) > 1 and out_dir is None:
         raise ValueError("several sweep directories: name the report's directory (--out)")
     out_dir = out_dir or dirs[0]
     hint = "(is this a finished openrl-eval/openrl-train multirun?)"
-    for d in dirs:  # name the directory that holds nothing, without loading the others twice
-        if not _job_dirs(d):
+    jobs = [_job_dirs(d) for d in dirs]  # each directory searched once, for the check and the load
+    for d, found in zip(dirs, jobs):  # name the directory that holds nothing
+        if not found:
             raise FileNotFoundError(
                 f"{d}: no job directory with a summary.json or final_evaluation.json below it {hint}"
             )
-    records = load_sweep(dirs)
+    records = _load_jobs(jobs)
     if not records:
         raise FileNotFoundError(f"{', '.join(map(str, dirs))}: no job with a recognised result {hint}")
     summary = summarise(records, baseline=baseline, reps=reps, confidence=confidence, seed=seed)

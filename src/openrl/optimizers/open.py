@@ -188,14 +188,21 @@ def sequential_batching(batching: str, sequential_on_cpu: bool = True) -> bool:
 
 
 @cache
-def _forward_fn(sequential: bool, ln_eps: float):
-    """One function object per setting (cached), so that repeated traces of a rule give identical
-    programs and the rule itself stays a plain, picklable dataclass."""
+def batched_as(fn: Any, sequential: bool) -> Any:
+    """``fn``, or ``fn`` under ``jax.custom_batching.sequential_vmap`` (one seed/member at a time when
+    vmapped). Cached per function object, so that repeated traces of a rule give identical programs
+    and the rules themselves stay plain, picklable dataclasses (shared by OPEN and Optim4RL)."""
+    return jax.custom_batching.sequential_vmap(fn) if sequential else fn
+
+
+@cache
+def _forward_fn(ln_eps: float):
+    """:func:`meta_forward_t` with a fixed LayerNorm epsilon: one function object per value."""
 
     def forward(meta, carry_t, x_t):
         return meta_forward_t(meta, carry_t, x_t, ln_eps)
 
-    return jax.custom_batching.sequential_vmap(forward) if sequential else forward
+    return forward
 
 
 class MetaTemplateMixin:
@@ -270,7 +277,7 @@ class OpenRule(MetaTemplateMixin):
     @property
     def _meta_forward(self):
         """:func:`meta_forward_t` with this rule's LayerNorm epsilon, batched as ``batching`` says."""
-        return _forward_fn(sequential_batching(self.batching), self.ln_eps)
+        return batched_as(_forward_fn(self.ln_eps), sequential_batching(self.batching))
 
     # -- architecture -------------------------------------------------------------------------------
     @property

@@ -53,7 +53,7 @@ Large exponents are not clipped: ``exp(b - c/2)`` can overflow for extreme ES pe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -66,6 +66,7 @@ from openrl.optimizers.open import (
     _HI,
     MetaTemplateMixin,
     _ravel,
+    batched_as,
     check_batching,
     gru_step_t,
     sequential_batching,
@@ -99,13 +100,6 @@ def _nets_t(meta: Any, carry_m: jax.Array, carry_v: jax.Array, sign: jax.Array, 
     h_m = gru_step_t(meta["m"]["gru_params"]["params"], carry_m, jnp.stack([sign, log_g]))
     h_v = gru_step_t(meta["v"]["gru_params"]["params"], carry_v, (2.0 * log_g)[None])
     return h_m, h_v, _mlp_t(meta["m"]["params"]["params"], h_m), _mlp_t(meta["v"]["params"]["params"], h_v)
-
-
-@cache
-def _nets_fn(sequential: bool):
-    """:func:`_nets_t`, or the same under ``sequential_vmap`` (one seed/member at a time when vmapped);
-    module-level and cached, as OPEN's, so the rule stays picklable and traces stay identical."""
-    return jax.custom_batching.sequential_vmap(_nets_t) if sequential else _nets_t
 
 
 @dataclass(frozen=True)
@@ -177,7 +171,7 @@ class Optim4RLRule(MetaTemplateMixin):  # zero meta-parameters give p <- p - lr 
         """``m / sqrt(v)`` for a flat gradient ``g (n,)`` and the new state (before the learning rate)."""
         sign = jnp.sign(g)
         log_g = jnp.log(jnp.abs(g) + self.log_eps)
-        nets = _nets_fn(sequential_batching(self.batching, sequential_on_cpu=False))
+        nets = batched_as(_nets_t, sequential_batching(self.batching, sequential_on_cpu=False))
         h_m, h_v, o_m, o_v = nets(meta, state.carry_m, state.carry_v, sign, log_g)
         gate = (o_m[0] + self.gate_bias >= 0.0).astype(jnp.float32)
         log_sqrt_v = 0.5 * jnp.logaddexp(o_v[0], jnp.log(jnp.float32(self.eps_root)))
