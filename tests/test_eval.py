@@ -42,6 +42,8 @@ ENV = {
     "WANDB_MODE": "disabled",
     "JAX_PLATFORMS": "cpu",
     "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip(),
+    # pretrained:NAME reads the release fixtures (when present) instead of downloading
+    **({"OPENRL_PRETRAINED": str(PRETRAINED)} if PRETRAINED.exists() else {"OPENRL_OFFLINE": "1"}),
 }
 
 
@@ -223,7 +225,7 @@ def test_weights_paths_substitute_env_root_glob_and_run_dirs(tmp_path):
     ]
 
 
-def test_plan_single_and_multi_forms(tmp_path):
+def test_plan_single_and_multi_forms(tmp_path, monkeypatch):
     (p,) = _plan(tmp_path, "optimizer.lr=0.005")
     assert p.spec.label == "adam" and p.cfg.optimizer.lr == 0.005
     cfg = load_config(["eval.envs=[breakout,asterix]", "eval.optimizers=[adam,lion]"], config_name="eval")[1]
@@ -252,9 +254,13 @@ def test_plan_single_and_multi_forms(tmp_path):
     with pytest.raises(ConfigError, match="optimizer.analysis: none of eval.optimizers"):
         eval_run.plan(load_config(ov, config_name="eval")[1], ov, "adam")
     if PRETRAINED.exists():
+        monkeypatch.setenv("OPENRL_PRETRAINED", str(PRETRAINED))  # the release fixtures, no download
         cfg = load_config(["optimizer=open_pretrained", "env=asterix"], config_name="eval")[1]
         (p,) = eval_run.plan(cfg, ["optimizer=open_pretrained", "env=asterix"], "open_pretrained")
-        assert p.weights.endswith("asterix_OPEN.npy")
+        assert p.weights == "pretrained:asterix_OPEN"
+        from openrl.optimizers.weights import resolve_weights_path
+
+        assert resolve_weights_path(p.weights) == PRETRAINED / "asterix_OPEN.npy"
 
 
 def _run_cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:

@@ -1,5 +1,8 @@
 """Small console tools.
 
+``openrl-weights list | download [NAME ... | --all] | path NAME``: the authors' released OPEN optimizers
+(registry, SHA-256-checked download cache and ``pretrained:NAME`` lookup in :mod:`openrl.pretrained`).
+
 ``openrl-import-weights SRC --out DIR [--arch open|open_large|...] [--env breakout] [--force]``:
 validates a released flat meta-parameter vector (e.g. the authors' ``breakout_OPEN.npy``) against an
 architecture and writes an openrl optimizer directory -- ``optimizer.npy`` (flat float32, the released
@@ -121,6 +124,76 @@ def import_weights_main(argv: list[str] | None = None) -> int:
         f"wrote {Path(args.out) / 'optimizer.npy'} ({meta['arch']}, {meta['num_meta_params']} values, "
         f"sha256 {meta['sha256'][:12]}...) and meta.json\nuse it with: {meta['usage']}"
     )
+    return 0
+
+
+def _weights_table() -> str:
+    """``openrl-weights list``: one row per released file, and where it is (or would be) read from."""
+    from openrl import pretrained
+
+    rows = [("NAME", "ARCHITECTURE", "META-PARAMS", "ENVS", "BYTES", "SHA-256", "STATUS")]
+    for name, r in pretrained.RELEASED.items():
+        state, _ = pretrained.status(name)
+        shown = {"ok": "cached", "missing": "not downloaded", "corrupt": "CORRUPT (hash differs)"}[state]
+        rows.append(
+            (name, r.architecture, str(r.num_meta_params), ",".join(r.envs), str(r.size), r.sha256, shown)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    local = pretrained.local_dir()
+    where = (
+        f"{pretrained.ENV_LOCAL}={local} (local copy; no downloads)"
+        if local is not None
+        else f"{pretrained.cache_dir()} (from {pretrained.base_url()})"
+    )
+    lines.append(f"location: {where}")
+    lines.append("use: optimizer=open_pretrained env=<env> | optimizer=open_multi_pretrained | "
+                 "optimizer.weights=pretrained:<NAME>")  # fmt: skip
+    return "\n".join(lines)
+
+
+def weights_main(argv: list[str] | None = None) -> int:
+    """Console script ``openrl-weights``. Exit status 0 on success, 2 on any error (one line on stderr)."""
+    from openrl import pretrained
+
+    parser = argparse.ArgumentParser(
+        prog="openrl-weights",
+        description="The authors' released OPEN optimizers (Goldie et al. 2024; Apache-2.0, "
+        f"{pretrained.SOURCE_REPO}@{pretrained.SOURCE_COMMIT[:12]}): list, download (SHA-256-checked) "
+        "and locate them. Configs name them as pretrained:NAME (optimizer=open_pretrained does).",
+        epilog=f"environment: {pretrained.ENV_CACHE}=<dir> cache location; {pretrained.ENV_URL}=<url> "
+        f"download mirror; {pretrained.ENV_OFFLINE}=1 never download implicitly; "
+        f"{pretrained.ENV_LOCAL}=<dir> read a local copy of the release instead of the cache",
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="name, architecture, envs, size, SHA-256 and cache status of every file")
+    dl = sub.add_parser("download", help="download (or repair) released files into the cache")
+    dl.add_argument("names", nargs="*", metavar="NAME", help="e.g. breakout_OPEN (see list)")
+    dl.add_argument("--all", action="store_true", help="every released file")
+    pa = sub.add_parser("path", help="print the verified local path of a released file (no download)")
+    pa.add_argument("name", metavar="NAME")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "list":
+            print(_weights_table())
+        elif args.cmd == "path":
+            print(pretrained.fetch(args.name, download=False))
+        else:
+            if args.all == bool(args.names):
+                parser.error("download: give NAME ... or --all (not both)")
+            for name in list(pretrained.RELEASED) if args.all else args.names:
+                pretrained.lookup(name)  # an unknown name fails before anything is downloaded
+            for name in list(pretrained.RELEASED) if args.all else args.names:
+                print(pretrained.fetch(name, download=True, replace_corrupt=True, use_local=False))
+            if pretrained.local_dir() is not None:
+                print(
+                    f"note: {pretrained.ENV_LOCAL}={pretrained.local_dir()} is set, so configs read the files "
+                    "there, not these",
+                    file=sys.stderr,
+                )
+    except pretrained.PretrainedError as e:
+        print(f"openrl-weights: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -148,7 +148,8 @@ def _validate_learned(errors: list[str], opt: Any, env_name: str) -> None:
     if opt.weights is None or any(e.startswith("optimizer.") for e in errors):
         return
     path = Path(os.path.expanduser(str(opt.weights)))
-    if not (path.is_file() or path.is_dir()):
+    # pretrained:NAME is resolved (verified, downloaded if allowed) by the loader below
+    if not str(opt.weights).startswith("pretrained:") and not (path.is_file() or path.is_dir()):
         errors.append(
             f"optimizer.weights={opt.weights!r}: file does not exist (resolved to {str(path.absolute())!r}); "
             "give a flat float32 .npy of meta-parameters (or an optimizer directory with optimizer.npy), "

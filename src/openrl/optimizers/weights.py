@@ -22,6 +22,8 @@ import jax
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from openrl import pretrained
+
 OPTIMIZER_FILE = "optimizer.npy"
 META_FILE = "meta.json"
 
@@ -68,7 +70,13 @@ def load_flat(path: str | os.PathLike, expected_sizes: tuple[int, ...], arch: st
 
 
 def resolve_weights_path(path: str | os.PathLike) -> Path:
-    """A weights path as given, or ``DIR/optimizer.npy`` when it names an optimizer directory."""
+    """A weights path as given, or ``DIR/optimizer.npy`` when it names an optimizer directory.
+
+    ``pretrained:NAME`` names one of the authors' released optimizers: it resolves to the verified
+    local copy, downloaded on first use (:mod:`openrl.pretrained`), so configs need no machine's path.
+    """
+    if pretrained.is_pretrained(os.fspath(path)):
+        return pretrained.resolve(os.fspath(path))
     p = Path(os.path.expanduser(os.fspath(path)))
     if p.is_dir():
         inner = p / OPTIMIZER_FILE
