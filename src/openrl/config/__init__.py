@@ -43,6 +43,12 @@ BUDGET_KEYS = (
     "meta.validation_seeds",
     "meta.final_eval_seeds",
     "meta.num_rollouts",
+    "es.sigma_init",
+    "es.sigma_decay",
+    "es.lr",
+    "es.lr_decay",
+    "meta.init",
+    "meta.init_scale",
 )
 
 

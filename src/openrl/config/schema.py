@@ -208,6 +208,20 @@ class MetaConfig:
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
     resume: bool = True  # re-running in the same run directory continues from the latest checkpoint
+    # Where the ES mean starts. zeros: all-zero meta-parameters (the authors' start, the default);
+    # random: the meta-network's own flax initialisation (seeded by `seed`) times init_scale; weights:
+    # init_weights (a flat .npy, an optimizer directory or a meta-training run directory). null = weights
+    # when init_weights is set, else zeros.
+    init: Optional[str] = None
+    init_weights: Optional[str] = None
+    init_scale: float = 1.0
+    # Learning diagnostics at every validation: the ES mean's update RMS over tuned Adam's on the same
+    # gradients (diag/update_ratio), measured by a probe of probe_updates PPO updates x probe_seeds seeds
+    # (0 = off), plus tuned Adam's validation return as a reference. A warning is logged once when the
+    # ratio stays below plateau_ratio at 3 consecutive validations (the zero-start plateau).
+    probe_updates: int = 4
+    probe_seeds: int = 2
+    plateau_ratio: float = 0.05
 
 
 @dataclass

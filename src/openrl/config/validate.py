@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,33 @@ LEARNED = {
 }
 # Learned optimizers that still have a per-env tuned learning rate (Optim4RL: 0.1 x Adam's, Tables 4-5).
 LEARNED_TUNED = {"optim4rl": ("lr",)}
+
+
+META_INITS = ("zeros", "random", "weights")  # openrl.meta.init
+
+
+def _validate_meta_init(errors: list[str], meta: Any) -> None:
+    """``meta.init``/``init_weights``/``init_scale`` and the learning-diagnostics fields."""
+    if meta.init is not None and meta.init not in META_INITS:
+        errors.append(f"meta.init={meta.init!r}: allowed values are {', '.join(META_INITS)} (or null)")
+    if meta.init == "weights" and not meta.init_weights:
+        errors.append("meta.init=weights needs meta.init_weights=<.npy | optimizer dir | run dir>")
+    if meta.init_weights and meta.init not in (None, "weights"):
+        errors.append(
+            f"meta.init_weights is set but meta.init={meta.init!r}: leave meta.init null (or set it to "
+            "weights) to start from the file, or drop meta.init_weights"
+        )
+    if meta.init_weights and not Path(os.path.expanduser(meta.init_weights)).exists():
+        errors.append(f"meta.init_weights={meta.init_weights!r}: no such file or directory")
+    if not (math.isfinite(meta.init_scale) and meta.init_scale > 0):
+        errors.append(f"meta.init_scale={meta.init_scale}: must be a finite number > 0")
+    if meta.probe_updates < 0 or meta.probe_seeds < 1:
+        errors.append(
+            f"meta.probe_updates={meta.probe_updates}, meta.probe_seeds={meta.probe_seeds}: need "
+            "probe_updates >= 0 (0 = no update-ratio probe) and probe_seeds >= 1"
+        )
+    if not (math.isfinite(meta.plateau_ratio) and meta.plateau_ratio >= 0):
+        errors.append(f"meta.plateau_ratio={meta.plateau_ratio}: must be a finite number >= 0")
 
 
 class ConfigError(ValueError):
@@ -179,6 +206,26 @@ def _validate_deepsea(errors: list[str], env: Any) -> None:
             errors.append(f"env.{n}={v}: must lie in [1, env.max_size={env.max_size}]")
     if env.size_low > env.size_high:
         errors.append(f"env.size_low={env.size_low}: must be <= env.size_high={env.size_high}")
+
+
+def _non_finite(node: Any, prefix: str = "") -> list[tuple[str, float]]:
+    """``(field, value)`` of every NaN or infinite float anywhere in the config (nested dataclasses, dicts
+    such as ``optimizer.tuned`` and ``budgets``, lists).
+
+    One walk over all fields rather than a list of names: range rules like ``v <= 0`` are silently false
+    for NaN, so without this a NaN in any float field (``es.sigma_init=nan``) would reach the run.
+    """
+    if is_dataclass(node):
+        items = [(f.name, getattr(node, f.name)) for f in fields(node)]
+    elif isinstance(node, dict):
+        items = [(str(k), v) for k, v in node.items()]
+    elif isinstance(node, (list, tuple)):
+        return [bad for i, v in enumerate(node) for bad in _non_finite(v, f"{prefix}[{i}]")]
+    elif isinstance(node, float) and not math.isfinite(node):
+        return [(prefix, node)]
+    else:
+        return []
+    return [bad for k, v in items for bad in _non_finite(v, f"{prefix}.{k}" if prefix else k)]
 
 
 def validate(cfg: Any) -> None:
@@ -306,6 +353,7 @@ def validate(cfg: Any) -> None:
             errors.append(
                 f"optimizer={opt.name}: meta-training needs a learned optimizer (e.g. optimizer=open)"
             )
+        _validate_meta_init(errors, meta)
     if cfg.logger.wandb_mode not in WANDB_MODES:
         errors.append(
             f"logger.wandb_mode={cfg.logger.wandb_mode!r}: allowed values are {', '.join(WANDB_MODES)}"
@@ -315,5 +363,11 @@ def validate(cfg: Any) -> None:
     if cfg.num_chunks < 1:
         errors.append(f"num_chunks={cfg.num_chunks}: must be >= 1")
 
+    non_finite = _non_finite(cfg)
+    if non_finite:  # reported as such, instead of a range rule's message about the same field
+        named = tuple(f"{k}=" for k, _ in non_finite)
+        errors = [
+            f"{k}={v}: must be a finite number (NaN and infinity are not allowed)" for k, v in non_finite
+        ] + [e for e in errors if not e.startswith(named)]
     if errors:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))

@@ -17,6 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from openrl.meta.checkpoints import MetaCheckpointer, write_json
+from openrl.meta.diagnostics import Diagnostics
 from openrl.meta.trainer import MetaTrainer
 from openrl.runs.checkpoint import CheckpointError
 from openrl.runs.logger import RunLogger
@@ -54,11 +55,18 @@ def run(
     validation_seeds: int,
     arch: dict[str, Any],
     final_eval=None,
+    diagnostics: Diagnostics | None = None,
+    init_mean: Any = None,
 ) -> dict[str, Any]:
-    """Runs (or resumes) meta-training; returns the summary dict."""
+    """Runs (or resumes) meta-training; returns the summary dict.
+
+    ``diagnostics`` adds tuned Adam's validation level, the update-ratio probe and the plateau warning
+    (:mod:`openrl.meta.diagnostics`); ``init_mean`` is where the ES mean starts (None: zeros).
+    """
     run_key = jax.random.PRNGKey(cfg.seed)
     k_init, k_gen, k_val = jax.random.split(run_key, 3)
-    es_state = meta.init(k_init)
+    k_probe = jax.random.fold_in(run_key, 0x9B0E)  # fixed for the run: ratios compare across generations
+    es_state = meta.init(k_init, init_mean)
     ckpt = MetaCheckpointer(run_dir / "checkpoints", keep=cfg.meta.keep_checkpoints)
     host: dict[str, Any] = {
         "generation": 0,
@@ -119,9 +127,23 @@ def run(
                 "generation": g,
                 "score": score,
                 "returns": {n: float(np.mean(returns[:, i])) for i, n in enumerate(task_names)},
+                "theta_abs_mean": float(np.mean(np.abs(np.asarray(es_state.mean)))),
             }
-            host["history"].append(entry)
             row = {"val/score": score, **{f"val/{n}/return": v for n, v in entry["returns"].items()}}
+            ratio = None if diagnostics is None else diagnostics.update_ratio(rp, k_probe)
+            if ratio is not None:
+                entry["update_ratio"] = float(np.mean(ratio))
+                row["diag/update_ratio"] = entry["update_ratio"]
+                if len(task_names) > 1:
+                    row.update({f"diag/{n}/update_ratio": float(r) for n, r in zip(task_names, ratio)})
+            host["history"].append(entry)
+            if (
+                diagnostics is not None
+                and not host.get("plateau_warned")
+                and diagnostics.on_plateau(host["history"])
+            ):
+                log.warning(diagnostics.plateau_message(host["history"]))
+                host["plateau_warned"] = True
             if host["best_score"] is None or score > host["best_score"]:
                 host["best_score"], host["best_generation"] = score, g
                 export_optimizer(
@@ -133,6 +155,19 @@ def run(
             return score
 
         try:
+            if diagnostics is not None and "adam_validation" not in host:
+                adam = diagnostics.baseline_validation(k_val, validation_seeds)  # the same seeds
+                host["adam_validation"] = {
+                    "score": float(np.mean(adam / np.asarray(meta.normalisers))),
+                    "returns": {n: float(np.mean(adam[:, i])) for i, n in enumerate(task_names)},
+                }
+                log.info(
+                    "tuned Adam on the %d validation seeds: score %.3f (%s)",
+                    validation_seeds,
+                    host["adam_validation"]["score"],
+                    ", ".join(f"{n} {v:.2f}" for n, v in host["adam_validation"]["returns"].items()),
+                )
+                logger.log({"val/adam_score": host["adam_validation"]["score"]}, step=start)
             if start == 0 and not host["history"]:
                 validate(0)
             for g in range(start, num_generations):
@@ -154,9 +189,14 @@ def run(
                     "es/lr": float(m["lr"]),
                     "es/nan_count": int(m["nan_count"]),
                     "es/mean_abs": float(m["mean_abs"]),
+                    "diag/theta_abs_mean": float(m["mean_abs"]),
                     "time/generation_s": dt,
                     **_stats("fitness", m["fitness"]),
                 }
+                row["diag/fitness_spread"] = row.get("fitness/spread", float("nan"))
+                host.setdefault("fitness", []).append(
+                    [g + 1, row["fitness/mean"], row.get("fitness/best", float("nan"))]
+                )
                 for i, n in enumerate(task_names):
                     row.update(_stats(f"train/{n}/raw", m["raw"][:, i]))
                     row.update(_stats(f"train/{n}/normalised", m["normalised"][:, i]))
@@ -192,6 +232,9 @@ def run(
             "best_generation": host["best_generation"],
             "best_validation_score": host["best_score"],
             "nan_total": host["nan_total"],
+            "adam_validation": host.get("adam_validation"),
+            "fitness_history": host.get("fitness", []),
+            "plateau_warned": bool(host.get("plateau_warned", False)),
         }
         if final_eval is not None:
             summary["final_evaluation"] = final_eval(meta, es_state, run_dir, logger)

@@ -16,6 +16,8 @@ import numpy as np
 from openrl.builders import adam_config, build_trainer, task_configs
 from openrl.meta import job
 from openrl.meta.checkpoints import write_json
+from openrl.meta.diagnostics import Baseline, Diagnostics
+from openrl.meta.init import initial_mean
 from openrl.meta.trainer import MetaTrainer, Task
 
 log = logging.getLogger(__name__)
@@ -58,54 +60,107 @@ def build_meta(cfg: Any, overrides: list[str], mesh=None) -> MetaTrainer:
     )
 
 
-def final_evaluation(cfg: Any, overrides: list[str]):
-    """Returns the callback that evaluates the best optimizer against tuned Adam after training."""
+def build_diagnostics(cfg: Any, overrides: list[str], meta: MetaTrainer) -> Diagnostics:
+    """Tuned Adam on every task (same env and PPO settings) and the update-ratio probe around it."""
+    baselines = []
+    for task in meta.tasks:
+        trainer, rule_params, hp = build_trainer(
+            adam_config(task_cfg_for(cfg, overrides, task.name), overrides)
+        )
+        baselines.append(Baseline(trainer, rule_params, hp))
+    return Diagnostics(
+        meta.tasks,
+        baselines,
+        probe_updates=cfg.meta.probe_updates,
+        probe_seeds=cfg.meta.probe_seeds,
+        plateau_ratio=cfg.meta.plateau_ratio,
+    )
+
+
+def final_evaluation(cfg: Any, overrides: list[str], diagnostics: Diagnostics | None = None):
+    """Returns the callback that evaluates the finished optimizer against tuned Adam after training.
+
+    The finished optimizer is the ES mean of the best validation (``best/``); the last ES mean is
+    evaluated too. Both face tuned Adam on the same ``meta.final_eval_seeds`` held-out seeds (disjoint
+    from training and validation seeds), with rliable IQM/mean/median and 95% CIs and P(learned > Adam).
+    """
 
     def evaluate(meta: MetaTrainer, es_state: Any, run_dir: Path, logger) -> dict[str, Any]:
+        from openrl.eval import stats
         from openrl.runs import plots
 
-        best = (
-            np.load(run_dir / "best" / "optimizer.npy")
-            if (run_dir / "best" / "optimizer.npy").exists()
-            else np.asarray(es_state.mean)
-        )
-        learned = meta.strategy._unravel_solution(jax.numpy.asarray(best))
+        best_file = run_dir / "best" / "optimizer.npy"
+        candidates = {"learned (best validated)": np.load(best_file) if best_file.exists() else None}
+        candidates["learned (last ES mean)"] = np.asarray(es_state.mean)
+        if candidates["learned (best validated)"] is None or np.array_equal(*candidates.values()):
+            candidates.pop("learned (best validated)")  # the last mean is the best one: evaluate it once
         n = cfg.meta.final_eval_seeds
         key = jax.random.PRNGKey(10_000 + cfg.seed)  # disjoint from training and validation seeds
         results: dict[str, Any] = {}
         for i, task in enumerate(meta.tasks):
             keys = jax.random.split(jax.random.fold_in(key, i), n)
-            lo = jax.jit(jax.vmap(lambda k, t=task: t.trainer.train(k, learned, t.hp)[1], in_axes=0))(keys)
-            acfg = adam_config(task_cfg_for(cfg, overrides, task.name), overrides)
-            a_tr, a_rp, a_hp = build_trainer(acfg)
-            ad = jax.jit(jax.vmap(lambda k: a_tr.train(k, a_rp, a_hp)[1]))(keys)
-            lo_final = np.asarray(lo["final_return"][:, -1])
-            ad_final = np.asarray(ad["final_return"][:, -1])
-            steps = np.arange(1, lo["episode_return"].shape[1] + 1) * task.trainer.static.batch_size
+            if diagnostics is not None:
+                b = diagnostics.baselines[i]
+                a_tr, a_rp, a_hp = b.trainer, b.rule_params, b.hp
+            else:
+                a_tr, a_rp, a_hp = build_trainer(
+                    adam_config(task_cfg_for(cfg, overrides, task.name), overrides)
+                )
+            curves = {}
+            for label, flat in candidates.items():
+                rp = meta.strategy._unravel_solution(jax.numpy.asarray(flat))
+                curves[label] = jax.jit(jax.vmap(lambda k, t=task, rp=rp: t.trainer.train(k, rp, t.hp)[1]))(
+                    keys
+                )
+            curves["Adam (tuned)"] = jax.jit(jax.vmap(lambda k: a_tr.train(k, a_rp, a_hp)[1]))(keys)
+            finals = {label: np.asarray(c["final_return"][:, -1], np.float64) for label, c in curves.items()}
+            first = next(iter(candidates))  # best validated when it differs from the last mean
+            steps = (
+                np.arange(1, curves[first]["episode_return"].shape[1] + 1) * task.trainer.static.batch_size
+            )
             png = plots.compare_curves(
                 steps,
-                {
-                    "learned (ES mean)": np.asarray(lo["episode_return"]),
-                    "Adam (tuned)": np.asarray(ad["episode_return"]),
-                },
+                {label: np.asarray(c["episode_return"]) for label, c in curves.items()},
                 run_dir / f"eval_{task.name}.png",
                 title=f"{task.name}: learned optimizer vs Adam ({n} seeds)",
             )
             logger.log_image(f"eval/{task.name}", png, step=int(es_state.generation_counter))
+            ad = finals["Adam (tuned)"]
+            lo = finals[first]
+            intervals = stats.interval_estimates(finals, ("iqm", "mean", "median"))
             results[task.name] = {
-                "learned_final_return": lo_final.tolist(),
-                "adam_final_return": ad_final.tolist(),
-                "learned_mean": float(lo_final.mean()),
-                "adam_mean": float(ad_final.mean()),
-                "learned_over_adam": float(lo_final.mean() / ad_final.mean()) if ad_final.mean() else None,
+                "seeds": n,
+                "learned": first,
+                "learned_final_return": lo.tolist(),
+                "adam_final_return": ad.tolist(),
+                "learned_mean": float(lo.mean()),
+                "adam_mean": float(ad.mean()),
+                "learned_over_adam": float(lo.mean() / ad.mean()) if ad.mean() else None,
+                "intervals": {
+                    label: {m: iv.as_dict() for m, iv in per.items()} for label, per in intervals.items()
+                },
+                "p_learned_beats_adam": stats.probability_of_improvement(lo, ad).as_dict(),
             }
-        lines = ["| task | learned (mean) | Adam (mean) | learned / Adam |", "|---|---|---|---|"]
+            if "learned (last ES mean)" in finals and first != "learned (last ES mean)":
+                last = finals["learned (last ES mean)"]
+                results[task.name]["last_mean_final_return"] = last.tolist()
+                results[task.name]["last_mean_mean"] = float(last.mean())
+        lines = [
+            "| task | optimizer | IQM [95% CI] | mean | P(learned > Adam) |",
+            "|---|---|---|---|---|",
+        ]
         for name, r in results.items():
-            ratio = f"{r['learned_over_adam']:.2f}" if r["learned_over_adam"] is not None else "n/a"
-            lines.append(f"| {name} | {r['learned_mean']:.2f} | {r['adam_mean']:.2f} | {ratio} |")
+            for label, per in r["intervals"].items():
+                iqm = per["iqm"]
+                p = r["p_learned_beats_adam"] if label == r["learned"] else None
+                p_txt = f"{p['value']:.2f} [{p['ci'][0]:.2f}, {p['ci'][1]:.2f}]" if p else ""
+                lines.append(
+                    f"| {name} | {label} | {iqm['value']:.2f} [{iqm['ci'][0]:.2f}, {iqm['ci'][1]:.2f}] | "
+                    f"{per['mean']['value']:.2f} | {p_txt} |"
+                )
         table = "\n".join(lines)
         (run_dir / "summary.md").write_text(
-            f"# {cfg.task_name}: final evaluation over {n} seeds\n\n{table}\n"
+            f"# {cfg.task_name}: final evaluation over {n} held-out seeds\n\n{table}\n"
         )
         log.info("final evaluation (%d seeds):\n%s", n, table)
         write_json(run_dir / "final_evaluation.json", results)
@@ -130,11 +185,16 @@ def run(cfg: Any, run_dir: Path, resolved: dict[str, Any], overrides: list[str])
             "Smaller presets for this experiment: %s (e.g. budget=small).",
             ", ".join(sorted(cfg.budgets)),
         )
+    # Everything that can be refused (a warm-start file of the wrong size, NaN) is checked before compiling.
+    mean, described = initial_mean(cfg.meta, meta.tasks[0].trainer.rule, meta.solution, cfg.seed)
+    log.info("ES mean starts from %s", described)
+    diagnostics = build_diagnostics(cfg, overrides, meta)
     arch = {
         "optimizer": cfg.optimizer.name,
         "config": resolved.get("optimizer"),
         "envs": [t.name for t in meta.tasks],
         "num_meta_params": int(meta.strategy.num_dims),
+        "init": described,
     }
     summary = job.run(
         cfg,
@@ -145,7 +205,9 @@ def run(cfg: Any, run_dir: Path, resolved: dict[str, Any], overrides: list[str])
         cfg.meta.eval_every,
         cfg.meta.validation_seeds,
         arch,
-        final_eval=final_evaluation(cfg, overrides),
+        final_eval=final_evaluation(cfg, overrides, diagnostics),
+        diagnostics=diagnostics,
+        init_mean=mean,
     )
     plot_validation(summary, run_dir)
     return float(summary["best_validation_score"] or float("nan"))
@@ -156,6 +218,12 @@ def plot_validation(summary: dict[str, Any], run_dir: Path) -> None:
 
     hist = summary["validation"]
     if hist:
+        adam = summary.get("adam_validation") or {}
+        fitness = summary.get("fitness_history") or []
         plots.validation_curve(
-            [h["generation"] for h in hist], [h["score"] for h in hist], run_dir / "validation.png"
+            [h["generation"] for h in hist],
+            [h["score"] for h in hist],
+            run_dir / "validation.png",
+            reference=adam.get("score"),
+            fitness=fitness,
         )

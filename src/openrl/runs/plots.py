@@ -51,14 +51,33 @@ def compare_curves(
     return path
 
 
-def validation_curve(generations: list[int], scores: list[float], path: Path) -> Path:
-    """Validation score of the ES mean over generations (held-out seeds)."""
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    ax.plot(generations, scores, marker="o")
+def validation_curve(
+    generations: list[int],
+    scores: list[float],
+    path: Path,
+    reference: float | None = None,
+    fitness: list[list[float]] | None = None,
+) -> Path:
+    """Validation score of the ES mean over generations (held-out seeds).
+
+    ``reference``: tuned Adam's score on the same validation seeds (a dashed line). ``fitness``: rows of
+    ``[generation, population mean, population best]`` (the training fitness, same units for one task).
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
+    if fitness:
+        f = np.asarray(fitness, dtype=np.float64)
+        ax.plot(f[:, 0], f[:, 1], color="tab:grey", lw=1, alpha=0.8, label="fitness: population mean")
+        ax.plot(f[:, 0], f[:, 2], color="tab:green", lw=1, alpha=0.6, label="fitness: population best")
+    ax.plot(generations, scores, marker="o", color="tab:blue", label="ES mean, validation seeds")
+    if reference is not None and np.isfinite(reference):
+        ax.axhline(
+            reference, color="tab:red", ls="--", lw=1.2, label=f"tuned Adam, same seeds ({reference:.3g})"
+        )
     ax.set_xlabel("generation")
     ax.set_ylabel("validation score\n(mean final return; multi-task: Adam-normalised)")
     ax.set_title("ES mean on held-out seeds")
     ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
