@@ -59,7 +59,7 @@ def ppo_updates(trainer: PPOTrainer, num_updates: int):
 
     Returns the final return *and the final parameters*: with the return alone, the last update's
     epochs of minibatch steps feed nothing and XLA removes them, so a timed program would do
-    ``num_updates`` rollouts but one optimisation phase fewer (benchmarks before stop 12 did; their
+    ``num_updates`` rollouts but one optimisation phase fewer (benchmarks before 2026-11-26 did; their
     ratios to Adam were understated by about ``1 / num_updates``).
     """
 

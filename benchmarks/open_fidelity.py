@@ -3,9 +3,9 @@
 Each optimizer trains the same seeds (keys ``split(PRNGKey(key_seed), seeds)``) on the same env and PPO
 settings; final returns per seed, mean and IQM go to ``results/open_fidelity.json``.
 
-    # authors' HEAD Breakout budget (5e5 steps); their code gave 8.64 mean over 4 seeds on a CPU
+    # authors' HEAD Breakout budget (5e5 steps); their code, run separately on a CPU, gave 8.64 (4 seeds)
     python -m benchmarks.open_fidelity --game breakout --timesteps 500000 --seeds 8
-    # paper budget (1e7): authors' code gave 54.8, 53.7, 82.1, 62.1; Adam 54.5 (one seed)
+    # paper budget (1e7): authors' code (run separately) gave 54.8, 53.7, 82.1, 62.1; Adam 54.5 (one seed)
     python -m benchmarks.open_fidelity --game breakout --seeds 8
     # multi-task weights on every game
     python -m benchmarks.open_fidelity --game asterix --weights multi_OPEN.npy --arch open_large
@@ -29,7 +29,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--game", default="breakout")
     ap.add_argument(
-        "--weights", default=None, help="default: <game>_OPEN.npy from ../shared/reference/pretrained"
+        "--weights", default=None, help="e.g. $(openrl-weights path breakout_OPEN); default: <game>_OPEN.npy"
     )
     ap.add_argument("--arch", default="open", choices=["open", "open_large"])
     ap.add_argument("--seeds", type=int, default=8)

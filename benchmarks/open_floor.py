@@ -1,6 +1,6 @@
 """How fast can PPO + OPEN be on this machine? A floor measured inside the real PPO program.
 
-Issue 3 asks for PPO + OPEN at most 1.5x the time of PPO + Adam on the 2-core CPU. This benchmark asks
+openrl's CPU target was PPO + OPEN at most 1.5x the time of PPO + Adam on a 2-core CPU. This benchmark asks
 what part of OPEN's arithmetic alone already costs, by timing PPO + Adam with *only* some of OPEN's
 per-parameter work added to each optimizer step (same PPO, same env, same parameter count, float32),
 and the full PPO + OPEN, all compiled first and timed in interleaved rounds in one process:

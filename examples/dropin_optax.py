@@ -3,8 +3,9 @@
     python examples/dropin_optax.py [WEIGHTS]
 
 WEIGHTS is a released flat ``.npy`` (the authors' ``breakout_OPEN.npy``, ``multi_OPEN.npy``, ...) or an
-optimizer directory written by meta-training / ``openrl-import-weights``. Default: the released
-Breakout optimizer in ../shared/reference/pretrained, if present.
+optimizer directory written by meta-training / ``openrl-import-weights``, e.g. the released Breakout
+optimizer: ``python examples/dropin_optax.py $(openrl-weights path breakout_OPEN)``. Without WEIGHTS the
+script looks for a local copy of ``breakout_OPEN.npy`` at ``DEFAULT``.
 
 Fits a small MLP to a noisy linear target with OPEN and, for comparison, with Adam -- the same loop, only
 the ``tx`` differs. OPEN was meta-trained for PPO, not for regression: that it fits this toy problem well

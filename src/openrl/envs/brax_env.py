@@ -1,6 +1,6 @@
 """Brax environments (Ant, as in the paper) behind the batched :class:`VecEnv` contract.
 
-The authors' stack (../shared/spec/open-reference.md §6, "Env stacks", Brax Ant) is PureJaxRL's::
+The authors' stack (``make_train`` in their ``rl_optimizer/train.py``, and ``utils.py``) is PureJaxRL's::
 
     BraxGymnaxWrapper("ant", backend="positional")   # EpisodeWrapper(1000, 1) + AutoResetWrapper, done = done > 0.5
     -> ClipAction -> LogWrapper (raw rewards) -> VecEnv -> NormalizeVecObservation -> NormalizeVecReward(gamma)

@@ -1,7 +1,7 @@
 """Gridworlds of the OPEN paper (groove's ``GridWorld``: LPG grids and MiniMax mazes) as a batched VecEnv.
 
-Written from ../shared/spec/gridworld.md (which documents the code the authors ran: groove HEAD and
-``rl-learned-optimization``), not from that code.
+Written from a reading of the code the authors ran (groove's ``environments/gridworld/gridworld.py``,
+``configs.py`` and ``custom_mazes.py``, imported by AlexGoldie/rl-learned-optimization), not copied.
 
 **One level per training run.** :meth:`GridWorldVecEnv.reset` samples *one* level from the level type's
 distribution with the run's reset key and stores it in the env state; all ``num_envs`` parallel envs
@@ -14,14 +14,14 @@ Level types (``env.level``): ``rand_all`` (the meta-training distribution, paper
 ``rand_dense``, ``rand_sparse``, ``rand_long`` (LPG grids as groove implements them), ``standard_maze``,
 ``sixteen_rooms``, ``labyrinth`` (13x13 tabular mazes). Observation sizes: 601, 485, 148, 364 and 1353.
 
-Dynamics, per env step (spec §1.6, in this order): move (5 actions: up, down, left, right, no-op; off the
-grid or into a wall = stay); collect every existing object on the new cell; independent respawn draws
-for every slot; in non-tabular levels a slot that did not exist and respawns takes a fresh random cell;
-collected objects disappear (so cannot respawn on the step they were collected); early termination with
-probability ``sum(p_terminate * collected)``; time limit. ``terminated`` is the early termination,
-``truncated`` the time limit (the authors treat both as ``done``: ``env.truncation=done``).
+Dynamics, per env step (groove's ``step_env``, in this order): move (5 actions: up, down, left, right,
+no-op; off the grid or into a wall = stay); collect every existing object on the new cell; independent
+respawn draws for every slot; in non-tabular levels a slot that did not exist and respawns takes a fresh
+random cell; collected objects disappear (so cannot respawn on the step they were collected); early
+termination with probability ``sum(p_terminate * collected)``; time limit. ``terminated`` is the early
+termination, ``truncated`` the time limit (the authors treat both as ``done``: ``env.truncation=done``).
 
-Faithfulness switches (defaults reproduce the authors' code; README "Faithfulness switches"):
+Faithfulness switches (defaults reproduce the authors' code; docs/faithfulness.md):
 
 * ``faithful_sampling=True``: groove's spawn-valid set for random object cells excludes the cells whose
   *index* equals a *value* of the boolean wall array, i.e. cell 0 always and cell 1 whenever the wall
@@ -34,7 +34,7 @@ Faithfulness switches (defaults reproduce the authors' code; README "Faithfulnes
   ``True``: the closed reading, {1..6} objects on grids of side {4..11}; this enlarges the static
   maximum (11x11 grid, 6 object slots and types), so the observation becomes 11*11*7+1 = 848.
 
-Other departures of the code from the paper's tables, reproduced without a switch (spec §1.9, §4):
+Other departures of the code from the paper's tables, reproduced without a switch (docs/faithfulness.md):
 ``rand_all``'s 15 walls are drawn over the 10x10 maximum grid whatever the level's side, so only those
 with index < g*g fall inside (and are read with the level's own side, row = idx // g); no connectivity
 check (an agent or object can be walled off); the LPG grids follow groove (``rand_sparse`` is 7x7 with
@@ -133,7 +133,7 @@ def distinct_cells(key: jax.Array, valid: jax.Array, n: int) -> jax.Array:
     distribution as groove's ``choice(..., replace=False, p=valid)``, with ``n`` random numbers instead of
     one per cell. One prefix sum of ``valid`` serves every draw (each drawn cell lowers the prefix sum
     from its index on), which is ~7x faster on CPU than a prefix sum per draw. ``n`` is static and small
-    (the object slots), so the draws are unrolled. Assumes at least ``n`` valid cells (spec §1.9.7: the
+    (the object slots), so the draws are unrolled. Assumes at least ``n`` valid cells (as groove does: the
     alternative has probability ~1e-9 on ``rand_all``).
     """
     cells = jnp.arange(valid.shape[-1])
@@ -172,7 +172,7 @@ def _free_cells(g: Any, walls: jax.Array) -> jax.Array:
 
 
 def _sample_rand_all(key: jax.Array, G: int, N: int, n_walls: int = 15) -> Level:
-    """The meta-training distribution (paper App. D 'all', groove ``rand_all``), spec §2."""
+    """The meta-training distribution (paper App. D 'all', groove ``rand_all`` in ``configs.py``)."""
     k = jax.random.split(key, 10)
     rewards = jax.random.uniform(k[0], (N,), minval=-1.0, maxval=1.0)
     rewards = rewards.at[0].set(jax.random.uniform(k[1], ()))  # object 0 (always present) is >= 0
@@ -188,7 +188,8 @@ def _sample_rand_all(key: jax.Array, G: int, N: int, n_walls: int = 15) -> Level
 
 
 def _sample_maze(key: jax.Array, walls_np: np.ndarray) -> Level:
-    """A held-out maze level (spec §3): fixed walls, 3 objects of their own types, tabular."""
+    """A held-out maze level: fixed walls, 3 objects of their own types, tabular (groove's
+    ``get_maze_params``)."""
     G, N = MAZE_SIZE, 3
     k = jax.random.split(key, 5)
     walls = jnp.asarray(walls_np)
@@ -207,7 +208,8 @@ def _sample_maze(key: jax.Array, walls_np: np.ndarray) -> Level:
 
 
 def _sample_lpg(key: jax.Array, G: int, obj_ids, rewards, p_term, p_resp, max_steps: int) -> Level:
-    """A fixed LPG grid as groove implements it (spec §4): no walls, only the start cell is random."""
+    """A fixed LPG grid as groove implements it (its ``ENV_MODE_PARAMS``): no walls, only the start cell
+    is random."""
     N = len(obj_ids)
     walls = jnp.zeros(G * G, bool)
     cells = distinct_cells(key, _free_cells(G, walls), N + 1)
@@ -223,7 +225,7 @@ def level_type(name: str, inclusive_ranges: bool = False) -> LevelType:
         walls = maze_walls(name)
         return LevelType(name, MAZE_SIZE, 3, 3, True, 50, lambda k: _sample_maze(k, walls))
     lpg = {
-        # name: (G, obj_ids, per-type reward, p_terminate, p_respawn, max steps)   (spec §4, groove)
+        # name: (G, obj_ids, per-type reward, p_terminate, p_respawn, max steps)   (groove's ENV_MODE_PARAMS)
         "rand_dense": (11, (0, 0, 1, 2), (1.0, -1.0, -1.0), (0.0, 0.5, 0.0), (0.05, 0.1, 0.5), 500),
         "rand_sparse": (7, (0, 1, 1), (1.0, -1.0), (1.0, 1.0), (1.0, 1.0), 50),
         "rand_long": (11, (0, 0, 1, 1), (1.0, -1.0), (0.0, 0.5), (0.01, 1.0), 1000),

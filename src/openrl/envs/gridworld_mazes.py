@@ -1,7 +1,8 @@
 """Wall maps of the three held-out maze levels (13x13; ``#`` = wall, ``.`` = free; row 0 at the top).
 
 These are MiniMax's ``StandardMaze``, ``SixteenRooms`` and ``Labyrinth`` layouts, which groove (the
-gridworld code OPEN ran) lifted unchanged; transcribed here as data from ../shared/spec/gridworld.md §5.
+gridworld code OPEN ran) lifted unchanged; transcribed here as data from groove's
+``environments/gridworld/custom_mazes.py`` (``MAZE_DESIGNS``).
 There is no border wall: the grid edge is the boundary. Each map is one connected free region
 (tests/test_gridworld.py checks this with a BFS).
 """

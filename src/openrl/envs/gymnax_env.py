@@ -4,7 +4,7 @@ gymnax 1.0 returns six values from ``step`` (``terminated`` and ``truncated`` se
 We use gymnax's own ``LogWrapper`` for episode bookkeeping and ``FlattenObservationWrapper`` to turn
 MinAtar's ``10x10xC`` boolean grids into float vectors, then ``vmap`` over environments. This is the
 same stack as the authors' (GymnaxGymWrapper -> Flat -> Log -> Vec); their gymnax 0.0.6 and gymnax 1.0.1
-give bit-identical MinAtar dynamics for a seed (measured, see ../shared/spec/ecosystem-notes.md).
+give bit-identical MinAtar dynamics for a seed (measured; see docs/faithfulness.md).
 """
 
 from __future__ import annotations

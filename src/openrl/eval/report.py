@@ -116,7 +116,7 @@ def summarise(
     seed: int = 0,
     root: Path | None = None,
 ) -> dict[str, Any]:
-    """The summary.json payload (schema ``openrl-eval/1``; documented in README and tested).
+    """The summary.json payload (schema ``openrl-eval/1``; documented in docs/usage.md and tested).
 
     ``root``: curve paths are written relative to it (the run directory), so a run directory can move.
     """

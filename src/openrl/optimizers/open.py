@@ -1,6 +1,6 @@
 """OPEN (Goldie et al. 2024): a learned optimizer for RL, as an :class:`~openrl.optimizers.base.UpdateRule`.
 
-Faithful to the authors' ``network.py:GRU_Opt`` (../shared/spec/open-reference.md §4, §8):
+Faithful to ``GRU_Opt`` in the authors' ``rl_optimizer/network.py`` (paper Sec. 5):
 
 * **Meta-network**: ``flax.linen.GRUCell(F)`` applied to every agent parameter independently (a
   per-parameter carry, zero-initialised), then ``nn.Sequential([Dense(Hd), LayerNorm(1e-6), relu,

@@ -1,6 +1,6 @@
 """PureJaxRL-shaped PPO with separate actor and critic and a pluggable :class:`UpdateRule`.
 
-Faithful to the authors' inner loop (../shared/spec/open-reference.md §3):
+Faithful to the authors' inner loop (``make_train`` in their ``rl_optimizer/train.py``):
 
 * separate actor and critic networks (initialised with the same key when ``shared_init_key``);
 * GAE with the done flag of the current transition (PureJaxRL convention);
