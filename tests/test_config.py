@@ -4,6 +4,10 @@ with the offending field named."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -11,6 +15,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from openrl.config import CONF_DIR, ConfigError, load_config, resolve_optimizer
 from openrl.optimizers import make_rule
+from tiny import TINY_PPO
 
 ENVS = sorted(p.stem for p in (CONF_DIR / "env").glob("*.yaml") if not p.stem.endswith("_schema"))
 OPTIMIZERS = sorted(p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml") if not p.stem.endswith("_schema"))
@@ -263,3 +268,90 @@ def test_errors_are_collected():
 def test_bad_optimizer_values_rejected():
     assert "optimizer.lr" in _config_error(["optimizer.lr=-0.1"])
     assert "optimizer.b1" in _config_error(["optimizer.b1=1.5"])
+
+
+# -- non-finite values ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        (["experiment=single_breakout", "es.sigma_init=nan"], "es.sigma_init=nan"),
+        (["experiment=ppo", "ppo.gamma=inf"], "ppo.gamma=inf"),  # a range rule would also trip: one message
+        (["experiment=ppo", "optimizer.lr=-inf"], "optimizer.lr=-inf"),
+        (["experiment=ppo", "optimizer=open", "optimizer.alpha1=nan"], "optimizer.alpha1=nan"),
+        (["experiment=ppo", "optimizer.tuned.breakout.lr=nan"], "optimizer.tuned.breakout.lr=nan"),
+        (["experiment=ppo", "eval.confidence=inf"], "eval.confidence=inf"),
+    ],
+)
+def test_non_finite_values_rejected_naming_the_field(overrides, field):
+    with pytest.raises(ConfigError) as ei:
+        load_config(overrides)
+    lines = str(ei.value).splitlines()[1:]
+    key = field.split("=")[0]
+    assert [line for line in lines if key in line] == [
+        f"  - {field}: must be a finite number (NaN and infinity are not allowed)"
+    ]
+
+
+def _float_fields(node, prefix=""):
+    import dataclasses
+
+    for f in dataclasses.fields(node):
+        v = getattr(node, f.name)
+        if dataclasses.is_dataclass(v):
+            yield from _float_fields(v, f"{prefix}{f.name}.")
+        elif isinstance(v, float):
+            yield f"{prefix}{f.name}", node, f.name
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "open"])
+def test_every_float_field_rejects_nan(optimizer):
+    """Not a list of known fields: every float in the composed config (ES, PPO, env, optimizer, eval)."""
+    import copy
+
+    from openrl.config import validate
+
+    _, obj = load_config(["experiment=single_breakout", "mode=ppo", f"optimizer={optimizer}"])
+    paths = [p for p, _, _ in _float_fields(obj)]
+    assert {"es.sigma_init", "es.lr", "ppo.clip_eps", "env.reward_gamma", "eval.confidence"} <= set(paths)
+    for i, path in enumerate(paths):
+        bad = copy.deepcopy(obj)
+        _, node, name = list(_float_fields(bad))[i]
+        setattr(node, name, math.nan)
+        with pytest.raises(ConfigError, match=rf"{path}=nan: must be a finite number"):
+            validate(bad)
+
+
+# -- output directory ----------------------------------------------------------------------------------------
+def test_output_dir_problem(tmp_path):
+    from openrl.cli import output_dir_problem
+
+    assert output_dir_problem(tmp_path) is None
+    assert output_dir_problem(tmp_path / "new" / "deeper") is None
+    assert list(tmp_path.iterdir()) == []  # the probe leaves nothing behind and creates nothing
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert output_dir_problem(f) == "it exists and is not a directory"
+    assert output_dir_problem(f / "sub") == f"it cannot be created: {f} is not a directory"
+    if Path("/proc/self").is_dir():  # a virtual file system: os.access says yes for root, mkdir fails
+        assert output_dir_problem("/proc/x").startswith("it cannot be created in /proc (")
+
+
+def _openrl_train(args: list[str]) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).with_name("openrl-train")
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-c", "from openrl.cli import train_main; train_main()"]  # fmt: skip
+    return subprocess.run(cmd + args, capture_output=True, text=True, timeout=120, env={**os.environ, "WANDB_MODE": "disabled"})  # fmt: skip
+
+
+def test_train_cli_refuses_unusable_output_dir_and_nan_at_start_up(tmp_path):
+    (tmp_path / "file").write_text("x")
+    bad = tmp_path / "file" / "run"
+    proc = _openrl_train(["mode=ppo", *TINY_PPO, f"hydra.run.dir={bad}"])
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert str(bad) in line and "hydra.run.dir" in line and "is not a directory" in line
+    # a usable directory gets as far as validation, which refuses the NaN before anything is built
+    proc = _openrl_train(
+        ["experiment=single_breakout", "es.sigma_init=nan", f"hydra.run.dir={tmp_path / 'r'}"]
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "es.sigma_init=nan: must be a finite number" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,17 +1,22 @@
 """Command-line entry points. ``openrl-train`` composes ``conf/`` with Hydra and runs the selected job.
 
 Configuration is validated (schemas + cross-field rules) before anything is built or compiled; an
-invalid config exits with status 2 and a message naming every offending field.
+invalid config exits with status 2 and a message naming every offending field. So does an output
+directory that cannot be created or written (:class:`OutputDirCheck`, a Hydra callback registered in
+``conf/config.yaml``, so ``openrl-eval`` gets it too).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from openrl.config import CONF_DIR, ConfigError, register_configs, to_object
@@ -19,6 +24,60 @@ from openrl.config import CONF_DIR, ConfigError, register_configs, to_object
 log = logging.getLogger("openrl")
 logging.getLogger("absl").setLevel(logging.WARNING)  # Orbax logs every internal step at INFO
 register_configs()
+
+
+def output_dir_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot serve as a run's output directory, or None when it can.
+
+    Probes by creating (and removing) a temporary subdirectory where the run would write, rather than
+    asking ``os.access``: that answers "yes" for root even on read-only or virtual file systems (/proc).
+    Nothing is left behind, and the run directory itself is not created here (Hydra creates it).
+    """
+    p = Path(path).expanduser().absolute()
+    if p.exists():
+        if not p.is_dir():
+            return "it exists and is not a directory"
+        probe, what = p, "it is not writable"
+    else:
+        parent = p.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            return f"it cannot be created: {parent} is not a directory"
+        probe, what = parent, f"it cannot be created in {parent}"
+    try:
+        with tempfile.TemporaryDirectory(dir=probe):
+            pass
+    except OSError as e:
+        return f"{what} ({e.strerror or e})"
+    return None
+
+
+class OutputDirCheck(Callback):
+    """Stops at start-up (exit status 2, one line) when the run or sweep directory is unusable.
+
+    Without it Hydra's own ``mkdir`` fails with a traceback, or worse, a job fails after compiling when it
+    first writes. Runs before Hydra creates the directory and before the task function is called.
+    """
+
+    def on_run_start(self, config: Any, **kwargs: Any) -> None:
+        _exit_if_unusable(config, "hydra.run.dir")
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        _exit_if_unusable(config, "hydra.sweep.dir")
+
+
+def _exit_if_unusable(config: Any, key: str) -> None:
+    try:
+        path = str(OmegaConf.select(config, key))
+    except Exception:  # noqa: BLE001 - an interpolation only Hydra can resolve: leave the check to it
+        return
+    problem = output_dir_problem(path)
+    if problem is not None:
+        prog = Path(sys.argv[0]).name if Path(sys.argv[0]).name.startswith("openrl") else "openrl"
+        print(f"{prog}: output directory {path!r} ({key}) is unusable: {problem}; choose another with "
+              f"{key}=DIR", file=sys.stderr)  # fmt: skip
+        sys.exit(2)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
