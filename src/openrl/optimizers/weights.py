@@ -2,8 +2,9 @@
 
 A file is a plain ``np.save`` of one 1-D float32 vector (no pickle), laid out as
 ``jax.flatten_util.ravel_pytree`` of the meta-parameter pytree: dict keys sorted, every leaf raveled in
-C order (../shared/spec/open-reference.md §8). ES checkpoints written by :func:`save_flat` use the same
-format, so released weights and our own checkpoints are interchangeable.
+C order (tests/test_open.py checks the released files against the authors' golden outputs this way).
+ES checkpoints written by :func:`save_flat` use the same format, so released weights and our own
+checkpoints are interchangeable.
 
 An *optimizer directory* is what the meta-training job exports (``best/``, ``latest/``) and what
 ``openrl-import-weights`` writes: ``optimizer.npy`` (the flat vector above) plus ``meta.json``
