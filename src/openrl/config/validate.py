@@ -74,7 +74,11 @@ def _validate_meta_init(errors: list[str], meta: Any) -> None:
             f"meta.init_weights is set but meta.init={meta.init!r}: leave meta.init null (or set it to "
             "weights) to start from the file, or drop meta.init_weights"
         )
-    if meta.init_weights and not Path(os.path.expanduser(meta.init_weights)).exists():
+    if (
+        meta.init_weights
+        and not str(meta.init_weights).startswith("pretrained:")
+        and not Path(os.path.expanduser(meta.init_weights)).exists()
+    ):
         errors.append(f"meta.init_weights={meta.init_weights!r}: no such file or directory")
     if not (math.isfinite(meta.init_scale) and meta.init_scale > 0):
         errors.append(f"meta.init_scale={meta.init_scale}: must be a finite number > 0")

@@ -8,7 +8,8 @@
   weights; MLP: Lecun-normal kernels, zero biases, unit LayerNorm scales), drawn from the run's seed and
   multiplied by ``meta.init_scale``. Updates are Adam-sized from generation 0, in a random direction.
 * ``weights``: a released or earlier optimizer of the same architecture (``meta.init_weights``: a flat
-  ``.npy``, an optimizer directory, or a meta-training run directory, whose ``best/`` is used). A vector
+  ``.npy``, an optimizer directory, a meta-training run directory, whose ``best/`` is used, or
+  ``pretrained:NAME``, e.g. ``pretrained:breakout_OPEN``). A vector
   of another length is refused, naming both sizes; NaN/inf is refused.
 """
 
@@ -22,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from openrl.optimizers.open import OpenRule
-from openrl.optimizers.weights import OPTIMIZER_FILE, load_flat, unflatten
+from openrl.optimizers.weights import OPTIMIZER_FILE, load_flat, resolve_weights_path, unflatten
 
 INITS = ("zeros", "random", "weights")
 
@@ -35,7 +36,10 @@ def init_kind(meta_cfg: Any) -> str:
 
 
 def resolve_init_weights(path: str) -> Path:
-    """A weights file, an optimizer directory, or a run directory (its ``best/optimizer.npy``)."""
+    """A weights file, an optimizer directory, a run directory (its ``best/optimizer.npy``), or
+    ``pretrained:NAME`` (a released optimizer from openrl's verified cache, downloaded on first use)."""
+    if str(path).startswith("pretrained:"):
+        return resolve_weights_path(path)
     p = Path(path).expanduser()
     if p.is_dir() and not (p / OPTIMIZER_FILE).is_file() and (p / "best" / OPTIMIZER_FILE).is_file():
         return p / "best" / OPTIMIZER_FILE

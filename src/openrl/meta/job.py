@@ -97,6 +97,14 @@ def run(
     task_names = [t.name for t in meta.tasks]
     start = int(host["generation"])
     name = f"{cfg.task_name}/seed={cfg.seed}"
+    # Wall and CPU seconds of the whole run, summed over resumed processes (saved with each checkpoint).
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    base_wall, base_cpu = float(host.get("wall_s", 0.0)), float(host.get("cpu_s", 0.0))
+
+    def clock() -> None:
+        host["wall_s"] = base_wall + time.perf_counter() - wall0
+        host["cpu_s"] = base_cpu + time.process_time() - cpu0
+
     with RunLogger(run_dir, cfg.logger, resolved, name=name, job_type="meta_train") as logger:
         t0 = time.perf_counter()
         compiled = gen_fn.lower(es_state, jax.random.fold_in(k_gen, start)).compile()
@@ -209,6 +217,7 @@ def run(
                     # those generations again (a SIGKILL loses whatever is still in the file buffer).
                     if getattr(logger, "jsonl", None) is not None:
                         logger.jsonl.flush()
+                    clock()
                     ckpt.save(g + 1, es_state, host, resolved)
                 bar.update(1)
                 bar.set_postfix(
@@ -224,8 +233,11 @@ def run(
             np.asarray(es_state.mean),
             {**arch, "generation": host["generation"], "source": str(run_dir)},
         )
+        clock()
         summary = {
             "generations": host["generation"],
+            "wall_s": host["wall_s"],
+            "cpu_s": host["cpu_s"],
             "compile_s": compile_s,
             "seconds_per_generation": float(np.median(gen_times)) if gen_times else None,
             "validation": host["history"],
@@ -238,6 +250,9 @@ def run(
         }
         if final_eval is not None:
             summary["final_evaluation"] = final_eval(meta, es_state, run_dir, logger)
+            clock()
+            summary["wall_s_with_final_evaluation"] = host["wall_s"]
+            summary["cpu_s_with_final_evaluation"] = host["cpu_s"]
         write_json(run_dir / "summary.json", summary)
         logger.summary({k: v for k, v in summary.items() if isinstance(v, int | float)})
     return summary
