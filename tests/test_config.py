@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 import yaml
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from openrl.config import CONF_DIR, ConfigError, load_config, resolve_optimizer
+from openrl.config import CONF_DIR, ConfigError, load_config, register_configs, resolve_optimizer
 from openrl.optimizers import make_rule
 from tiny import TINY_PPO
 
@@ -193,6 +194,52 @@ def test_unknown_env_lists_options():
     assert "env/foo" in msg
     for e in ENVS:
         assert e in msg
+
+
+@pytest.mark.parametrize("group", ["optimizer", "env", "ppo", "logger"])
+def test_unknown_option_lists_the_presets_and_no_schema(group):
+    """The structured-config schemas the presets extend are not offered as options of their group."""
+    with pytest.raises(MissingConfigException) as ei:
+        load_config(["experiment=ppo", f"{group}=typo"])
+    head = str(ei.value).split("Config search path")[0]
+    listed = head.split(f"Available options in '{group}':")[1].split()
+    assert listed == sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    assert "schema" not in head
+
+
+@pytest.mark.parametrize(
+    ("preset", "key"),
+    [
+        ("optimizer/adam", "lr_typo"),
+        ("optimizer/open", "lr"),  # Adam's hyperparameter: OPEN's own schema applies, not a shared one
+        ("env/breakout", "nmae"),
+        ("ppo/minatar", "num_env"),
+        ("logger/disabled", "wandb_mod"),
+    ],
+)
+def test_unknown_key_in_a_preset_yaml_is_rejected(tmp_path, preset, key):
+    """Each preset is checked against its schema at composition: a key the schema lacks fails."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    group, name = preset.split("/")
+    overrides = ["experiment=ppo", "env=breakout", f"{group}={name}"]
+
+    def compose_copy():
+        register_configs()  # the schemas, as load_config and the console scripts store them
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            return compose(config_name="config", overrides=overrides)
+
+    assert compose_copy()[group]  # the untouched copy composes
+    yml = conf / f"{preset}.yaml"
+    yml.write_text(yml.read_text() + f"{key}: 1\n")
+    with pytest.raises(ConfigCompositionException) as ei:
+        compose_copy()
+    assert key in str(ei.value) + str(ei.value.__cause__)
+    GlobalHydra.instance().clear()
 
 
 def _config_error(overrides) -> str:

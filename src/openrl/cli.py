@@ -23,6 +23,9 @@ from openrl.config import CONF_DIR, ConfigError, register_configs, to_object
 
 log = logging.getLogger("openrl")
 logging.getLogger("absl").setLevel(logging.WARNING)  # Orbax logs every internal step at INFO
+# JAX probes every backend it knows at start-up and logs each one missing here ("Unable to initialize
+# backend 'tpu'") at INFO, which Hydra's logging config shows. Its warnings still show.
+logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 register_configs()
 
 

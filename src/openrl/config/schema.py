@@ -5,8 +5,11 @@ the wrong type fails before anything is compiled. Cross-field rules (allowed nam
 positivity) live in :mod:`openrl.config.validate` and run right after composition.
 
 Per-optimizer schemas (``AdamConfig``, ``RMSpropConfig``, ``LionConfig``, ``OpenConfig``,
-``NoFeaturesConfig``, ``Optim4RLConfig``) are stored in the ``optimizer`` group as ``<name>_schema``
-and extended by ``conf/optimizer/<name>.yaml``, so each optimizer only accepts its own hyperparameters.
+``NoFeaturesConfig``, ``Optim4RLConfig``) are stored as ``schema/optimizer/<name>`` and extended by
+``conf/optimizer/<name>.yaml`` (``defaults: [/schema/optimizer/<name>@_here_, _self_]``), so each optimizer
+only accepts its own hyperparameters; the env, PPO and logger presets extend ``schema/env``,
+``schema/ppo`` and ``schema/logger`` the same way. The schemas live outside the selectable groups
+(``optimizer``, ``env``, ``ppo``, ``logger``), so they are not offered as options there.
 
 Tuned values: hyperparameters default to ``null`` ("use the value tuned for the selected env", paper
 Tables 4-6, stored in the YAML's ``tuned`` table). Setting one on the command line wins.
@@ -271,12 +274,14 @@ class Config:
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
-    cs.store(group="env", name="env_schema", node=EnvConfig)
-    cs.store(group="ppo", name="ppo_schema", node=PPOConfig)
-    cs.store(group="logger", name="logger_schema", node=LoggerConfig)
-    cs.store(group="optimizer", name="adam_schema", node=AdamConfig)
-    cs.store(group="optimizer", name="rmsprop_schema", node=RMSpropConfig)
-    cs.store(group="optimizer", name="lion_schema", node=LionConfig)
-    cs.store(group="optimizer", name="open_schema", node=OpenConfig)
-    cs.store(group="optimizer", name="no_features_schema", node=NoFeaturesConfig)
-    cs.store(group="optimizer", name="optim4rl_schema", node=Optim4RLConfig)
+    # Not in the env/ppo/logger/optimizer groups: a schema stored there would be listed as a selectable
+    # option (optimizer=adam_schema) in --help and in the error for an unknown option.
+    cs.store(group="schema", name="env", node=EnvConfig)
+    cs.store(group="schema", name="ppo", node=PPOConfig)
+    cs.store(group="schema", name="logger", node=LoggerConfig)
+    cs.store(group="schema/optimizer", name="adam", node=AdamConfig)
+    cs.store(group="schema/optimizer", name="rmsprop", node=RMSpropConfig)
+    cs.store(group="schema/optimizer", name="lion", node=LionConfig)
+    cs.store(group="schema/optimizer", name="open", node=OpenConfig)
+    cs.store(group="schema/optimizer", name="no_features", node=NoFeaturesConfig)
+    cs.store(group="schema/optimizer", name="optim4rl", node=Optim4RLConfig)

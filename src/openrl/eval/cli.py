@@ -20,6 +20,7 @@ from openrl.config import CONF_DIR, ConfigError, register_configs
 
 log = logging.getLogger("openrl")
 logging.getLogger("absl").setLevel(logging.WARNING)
+logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # as in openrl.cli: no backend-probe INFO
 register_configs()
 
 
