@@ -29,3 +29,45 @@ def test_non_primary_process_logs_nothing(tmp_path, monkeypatch):
     assert lg.mode == "disabled"
     assert not (tmp_path / "metrics.jsonl").exists()
     assert not (tmp_path / "wandb").exists()
+
+
+def test_each_job_declares_its_step_axis_to_w_and_b(tmp_path, monkeypatch):
+    """W&B charts use the job's own counter (generation, env steps) as x, declared with define_metric; a
+    W&B without define_metric still gets every row."""
+    import sys
+    from types import ModuleType
+
+    from openrl.runs.logger import STEP_METRICS
+
+    calls = []
+
+    class FakeRun:
+        summary: dict = {}
+
+        def define_metric(self, name, step_metric=None):
+            calls.append(("define", name, step_metric))
+
+        def log(self, row, step=None):
+            calls.append(("log", row, step))
+
+        def finish(self):
+            pass
+
+    class NoDefineRun(FakeRun):
+        define_metric = None  # calling it fails, as in an old or stub W&B
+
+    for run_cls in (FakeRun, NoDefineRun):
+        calls.clear()
+        fake = ModuleType("wandb")
+        fake.init = lambda **kw: run_cls()
+        fake.Settings = lambda **kw: kw
+        monkeypatch.setitem(sys.modules, "wandb", fake)
+        monkeypatch.delenv("WANDB_MODE", raising=False)
+        with RunLogger(
+            tmp_path, _cfg(mode="offline"), {"task_name": "t"}, name="n", job_type="meta_train"
+        ) as lg:
+            lg.log({"val/score": 0.5, "bad": float("nan")}, step=3)
+        assert STEP_METRICS["meta_train"] == "generation"
+        defined = [c[1:] for c in calls if c[0] == "define"]
+        assert defined == ([("generation", None), ("*", "generation")] if run_cls is FakeRun else [])
+        assert [c[1:] for c in calls if c[0] == "log"] == [({"val/score": 0.5, "generation": 3}, 3)]

@@ -37,6 +37,13 @@ def resolve_mode(mode: str) -> str:
     return mode
 
 
+# The x-axis of each kind of job's W&B charts: the counter that job passes as ``log(..., step=...)``
+# (ES generations, environment steps, evaluated pairs), logged under this name and declared with
+# ``define_metric``, so runs of one kind share a meaningful axis and ``openrl-dashboard`` can name it
+# (W&B's own ``_step`` is only "the step of the last log call").
+STEP_METRICS = {"meta_train": "generation", "train": "env_steps", "eval": "pair"}
+
+
 def _clean(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return None
@@ -56,6 +63,7 @@ class RunLogger:
         primary = jax.process_index() == 0
         self.jsonl = (self.run_dir / "metrics.jsonl").open("a") if (cfg.jsonl and primary) else None
         self.wandb_run = None
+        self.step_metric = STEP_METRICS.get(job_type)
         self.mode = resolve_mode(cfg.wandb_mode) if primary else "disabled"
         if self.mode != "disabled":
             self._start_wandb(cfg, resolved_config, name, job_type)
@@ -84,12 +92,25 @@ class RunLogger:
                         settings=wandb.Settings(init_timeout=60, silent=True),
                     )
                     self.mode = mode
+                    self._define_step_metric()
                     return
                 except Exception as e:  # noqa: BLE001 - W&B must never stop training
                     log.warning("W&B %s mode failed (%s); falling back", mode, e)
         except Exception as e:  # noqa: BLE001
             log.warning("W&B unavailable (%s); logging to metrics.jsonl only", e)
         self.mode = "disabled"
+
+    def _define_step_metric(self) -> None:
+        if self.step_metric is None:
+            return
+        try:
+            self.wandb_run.define_metric(self.step_metric)
+            self.wandb_run.define_metric("*", step_metric=self.step_metric)
+        except Exception as e:  # noqa: BLE001 - charts fall back to W&B's step; training goes on
+            log.warning("W&B define_metric failed (%s); charts use W&B's step", e)
+
+    def _with_step(self, values: dict[str, Any], step: int) -> dict[str, Any]:
+        return {**values, self.step_metric: int(step)} if self.step_metric else values
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         row = {"step": int(step), **{k: _clean(v) for k, v in metrics.items()}}
@@ -99,7 +120,8 @@ class RunLogger:
         if self.wandb_run is not None:
             try:
                 self.wandb_run.log(
-                    {k: v for k, v in row.items() if v is not None and k != "step"}, step=int(step)
+                    self._with_step({k: v for k, v in row.items() if v is not None and k != "step"}, step),
+                    step=int(step),
                 )
             except Exception as e:  # noqa: BLE001
                 log.warning("W&B log failed (%s); continuing without W&B", e)
@@ -111,7 +133,7 @@ class RunLogger:
         try:
             import wandb
 
-            self.wandb_run.log({key: wandb.Image(str(path))}, step=int(step))
+            self.wandb_run.log(self._with_step({key: wandb.Image(str(path))}, step), step=int(step))
         except Exception as e:  # noqa: BLE001
             log.warning("W&B image upload failed (%s)", e)
 
