@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -30,9 +29,7 @@ import numpy as np
 from benchmarks.common import Timer, build, machine, write
 from openrl.envs.gridworld import LEVELS
 
-DEFAULT_WEIGHTS = (
-    Path(__file__).resolve().parents[2] / "shared" / "reference" / "pretrained" / "gridworld_OPEN.npy"
-)
+DEFAULT_WEIGHTS = "pretrained:gridworld_OPEN"  # the authors' released gridworld optimizer (weights cache)
 
 
 def train_seeds(overrides: list[str], keys: jax.Array, seed_chunk: int | None) -> tuple[np.ndarray, float]:
@@ -61,7 +58,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=16)
     ap.add_argument("--timesteps", type=int, default=204800)
     ap.add_argument("--width", type=int, default=16)
-    ap.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
+    ap.add_argument("--weights", default=DEFAULT_WEIGHTS, help="a weights file or pretrained:NAME")
     ap.add_argument("--seed", type=int, default=42, help="the authors evaluate with PRNGKey(42)")
     ap.add_argument("--seed-chunk", type=int, default=None, help="seeds per vmapped batch (memory)")
     ap.add_argument("--bootstrap", type=int, default=10000)

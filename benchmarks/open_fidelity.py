@@ -21,15 +21,16 @@ import numpy as np
 
 from benchmarks.adam_returns import run_one
 from benchmarks.common import RESULTS, machine, write
-
-PRETRAINED = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "pretrained"
+from openrl import pretrained
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--game", default="breakout")
     ap.add_argument(
-        "--weights", default=None, help="e.g. $(openrl-weights path breakout_OPEN); default: <game>_OPEN.npy"
+        "--weights",
+        default=None,
+        help="a weights file, or a released name (multi_OPEN, pretrained:NAME); default: the released <game>_OPEN",
     )
     ap.add_argument("--arch", default="open", choices=["open", "open_large"])
     ap.add_argument("--seeds", type=int, default=8)
@@ -39,13 +40,15 @@ def main() -> None:
     ap.add_argument("--out", default="open_fidelity")
     args = ap.parse_args()
 
-    weights = Path(args.weights) if args.weights else PRETRAINED / f"{args.game}_OPEN.npy"
-    if not weights.is_absolute() and not weights.exists():
-        weights = PRETRAINED / weights
+    weights = args.weights or f"{args.game}_OPEN"
+    if pretrained.is_pretrained(weights) or not Path(weights).exists():
+        # a released optimizer: resolved (and downloaded on first use) from openrl's weights cache
+        released = pretrained.lookup(weights)
+        weights, file_name = pretrained.PREFIX + released.name, released.file
+    else:
+        file_name = Path(weights).name
     common = [f"env={args.game}"] + ([f"ppo.total_timesteps={args.timesteps}"] if args.timesteps else [])
-    runs = {
-        f"{args.arch}:{weights.name}": [*common, f"optimizer={args.arch}", f"optimizer.weights={weights}"]
-    }
+    runs = {f"{args.arch}:{file_name}": [*common, f"optimizer={args.arch}", f"optimizer.weights={weights}"]}
     if not args.no_adam:
         runs["adam"] = [*common, "optimizer=adam"]
 

@@ -5,7 +5,8 @@
 WEIGHTS is a released flat ``.npy`` (the authors' ``breakout_OPEN.npy``, ``multi_OPEN.npy``, ...) or an
 optimizer directory written by meta-training / ``openrl-import-weights``, e.g. the released Breakout
 optimizer: ``python examples/dropin_optax.py $(openrl-weights path breakout_OPEN)``. Without WEIGHTS the
-script looks for a local copy of ``breakout_OPEN.npy`` at ``DEFAULT``.
+script uses that released file too (``DEFAULT``), from openrl's weights cache, downloading it on first
+use (``openrl-weights download breakout_OPEN`` fetches it ahead, e.g. for an offline machine).
 
 Fits a small MLP to a noisy linear target with OPEN and, for comparison, with Adam -- the same loop, only
 the ``tx`` differs. OPEN was meta-trained for PPO, not for regression: that it fits this toy problem well
@@ -24,10 +25,9 @@ import jax.numpy as jnp
 import optax
 
 import openrl
+from openrl import pretrained
 
-DEFAULT = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "pretrained" / "breakout_OPEN.npy"
-)
+DEFAULT = "breakout_OPEN"  # a released optimizer (openrl-weights list)
 STEPS = 1000
 
 
@@ -77,7 +77,11 @@ def fit(tx, params, x, y):
 
 
 def main(argv: list[str]) -> int:
-    weights = Path(argv[0]) if argv else DEFAULT
+    try:
+        weights = Path(argv[0]) if argv else pretrained.fetch(DEFAULT)
+    except pretrained.PretrainedError as e:
+        print(f"the released {DEFAULT} is not available: {e}")
+        return 1
     if not weights.exists():
         print(f"weights not found: {weights}\nusage: python examples/dropin_optax.py WEIGHTS(.npy or dir)")
         return 1
