@@ -1,4 +1,4 @@
-"""Seconds per ES generation against population size, and peak memory (issue 4's cost model).
+"""Seconds per ES generation against population size, and peak memory (a cost model for sizing runs).
 
 Each population size runs in its own subprocess so that its peak resident memory (``ru_maxrss``) is
 its own. A generation is the real jitted ``MetaTrainer.generation`` (ask, every member's PPO run,

@@ -46,7 +46,7 @@ class EnvConfig:
     reward_gamma: float = 0.99  # brax reward normalisation discount
     # gridworld (family: gridworld): level type, sampled once per training run from the run's key
     level: Optional[str] = None  # rand_all | rand_dense | rand_sparse | rand_long | standard_maze | ...
-    faithful_sampling: bool = True  # authors' object-spawn rule (cells 0/1 excluded, walls not); see README
+    faithful_sampling: bool = True  # authors' object-spawn rule: docs/faithfulness.md
     inclusive_ranges: bool = False  # rand_all: {1..5} objects, side {4..10} (code); True: {1..6}, {4..11}
 
 
