@@ -93,6 +93,13 @@ def run(
         raise
 
     gen_fn = jax.jit(meta.generation)
+    statics = [getattr(t.trainer, "static", None) for t in meta.tasks]
+    # member env-steps per generation (None for stand-in trainers without a PPO configuration)
+    gen_steps = (
+        meta.strategy.population_size * meta.num_rollouts * sum(s.num_updates * s.batch_size for s in statics)
+        if all(s is not None for s in statics)
+        else None
+    )
     val_fn = jax.jit(lambda rp, k: meta.validate(rp, k, validation_seeds))
     task_names = [t.name for t in meta.tasks]
     start = int(host["generation"])
@@ -199,6 +206,7 @@ def run(
                     "es/mean_abs": float(m["mean_abs"]),
                     "diag/theta_abs_mean": float(m["mean_abs"]),
                     "time/generation_s": dt,
+                    **({"time/env_steps_per_s": gen_steps / dt} if gen_steps else {}),
                     **_stats("fitness", m["fitness"]),
                 }
                 row["diag/fitness_spread"] = row.get("fitness/spread", float("nan"))

@@ -109,6 +109,7 @@ def meta_section() -> ws.Section:
         _line("fitness spread (std over the population)", x, ("diag/fitness_spread",)),
         _line("non-finite population members", x, ("es/nan_count",)),
         _line("seconds per generation", x, ("time/generation_s",)),
+        _line("member env-steps per second", x, ("time/env_steps_per_s",)),
     ]
     return ws.Section(
         name="meta-training", panels=panels, is_open=True, panel_settings=ws.SectionPanelSettings(x_axis=x)
