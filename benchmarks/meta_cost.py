@@ -71,6 +71,7 @@ def measure(experiment: str, pop: int | None, updates: int, gens: int) -> dict:
     tasks = len(meta.tasks)
     member_steps = cfg.es.population_size * t_measure * tasks * cfg.meta.num_rollouts
     sec_per_step = min(times) / member_steps
+    cpu_per_step = cpus[times.index(min(times))] / member_steps  # less sensitive to other tenants' load
     T = static_paper.num_updates * static_paper.batch_size
     e, mcfg = paper.es, paper.meta
     per_generation = e.population_size * T * tasks * mcfg.num_rollouts
@@ -102,6 +103,7 @@ def measure(experiment: str, pop: int | None, updates: int, gens: int) -> dict:
         "projected_sec_per_generation": sec_per_step * (per_generation + validation),
         "projected_hours": hours,
         "projected_days": hours / 24,
+        "projected_cpu_hours": cpu_per_step * total_steps / 3600,
         "paper_gpu_hours": [lo, hi],
     }
 
@@ -132,7 +134,8 @@ def main() -> None:
         print(
             f"{name:>18}: {row['measured']['sec_per_generation']:6.2f} s/gen at pop {row['measured']['population']}, "
             f"T={row['measured']['timesteps']}  ->  {row['projected_sec_per_generation']:8.0f} s/gen, "
-            f"{row['projected_hours']:8.1f} h ({row['projected_days']:.1f} days) per optimizer; {paper_txt}",
+            f"{row['projected_hours']:8.1f} h ({row['projected_days']:.1f} days, "
+            f"{row['projected_cpu_hours']:.0f} CPU-h) per optimizer; {paper_txt}",
             flush=True,
         )
         results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")

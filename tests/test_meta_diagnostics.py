@@ -82,6 +82,19 @@ def test_zero_start_smoke_run_logs_diagnostics_and_warns_once(tmp_path, caplog):
     final = summary["final_evaluation"]["breakout"]
     assert set(final["intervals"]) >= {"Adam (tuned)"} and "p_learned_beats_adam" in final
     assert (tmp_path / "validation.png").stat().st_size > 0
+    assert summary["wall_s_with_final_evaluation"] >= summary["wall_s"] > 0 and summary["cpu_s"] > 0
+
+    # benchmarks.meta_result records what the run measured, without recomputing anything
+    from benchmarks.meta_result import record
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in SMOKE))
+    (tmp_path / "metadata.json").write_text('{"device": "CPU"}')
+    rec = record(tmp_path)
+    assert rec["command"].startswith("openrl-train experiment=ablation_breakout budget=smoke")
+    assert [v["generation"] for v in rec["validation"]] == [0, 1, 2]
+    assert rec["adam_mean"]["breakout"] == final["adam_mean"]
+    assert rec["final_evaluation"]["breakout"]["adam_iqm"] == final["intervals"]["Adam (tuned)"]["iqm"]
 
 
 @needs_weights
