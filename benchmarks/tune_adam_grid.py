@@ -9,7 +9,7 @@ Seeds are drawn from ``PRNGKey(--key-seed)`` (default 20000): disjoint from the 
 training, validation (the run seed's split) and its final evaluation (``PRNGKey(10000 + seed)``), so a
 learned optimizer is not compared with an Adam tuned on its own test seeds.
 
-    python -m benchmarks.tune_adam_grid --experiment quickstart --seeds 8      # CartPole, T = 50,176
+    python -m benchmarks.tune_adam_grid --experiment quickstart --seeds 8 --name tune_adam_cartpole_T20480  # CartPole
     python -m benchmarks.tune_adam_grid --experiment ablation_breakout --seeds 4 --lrs 0.003 0.01
 """
 
