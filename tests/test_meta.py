@@ -626,7 +626,7 @@ def test_meta_experiment_runs_one_tiny_generation(experiment, extra):
         ),
         (["meta.population_chunk=0"], "meta.population_chunk=0"),
         (["optimizer=adam"], "optimizer=adam: meta-training needs a learned optimizer"),
-        (["budget=typo"], "budget='typo': allowed values are paper, small, smoke"),
+        (["budget=typo"], "budget='typo': allowed values are cpu, paper, small, smoke"),
         (["budget=smoke", "+budgets.smoke.unknown_key=1"], "budgets.smoke.unknown_key: unknown"),
         (["es.sigma_decay=1.5"], "es.sigma_decay=1.5"),
         (["es.fitness_shaping=rank"], "es.fitness_shaping='rank'"),
