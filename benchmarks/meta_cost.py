@@ -2,8 +2,8 @@
 
 For every experiment the real generation program (:meth:`MetaTrainer.generation`: ask, every member's
 PPO run on every task, fitness, tell) is compiled and timed at a *reduced* population and inner length
-(``--pop`` members, ``--updates`` PPO updates per inner run), on whatever device jax sees. The measured
-cost per member env-step then projects the paper budget of the same experiment (Table 7 populations,
+(``--pop`` members, inner runs of ``--updates`` U and 2U PPO updates), on whatever device jax sees. The marginal cost
+per member env-step (the difference between the 2U and U runs) then projects the paper budget of the same experiment (Table 7 populations,
 generations, T, tasks, rollouts, plus validation every ``meta.eval_every`` generations and the final
 evaluation against Adam):
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import jax
 
@@ -38,29 +39,18 @@ PAPER_GPU_HOURS = {
 }
 
 
-def measure(experiment: str, pop: int | None, updates: int, gens: int) -> dict:
+def _time_generations(overrides: list[str], gens: int) -> tuple[float, float, Any, Any]:
+    """(best wall s, its CPU s, meta, cfg) of ``gens`` generations after a first, compiling one."""
     from openrl.config import load_config
     from openrl.meta.setup import build_meta
 
-    _, paper = load_config([f"experiment={experiment}"])
-    static_paper = None
-    overrides = [f"experiment={experiment}", "logger=disabled"]
-    if pop is not None:
-        overrides.append(f"es.population_size={pop}")
-    _, probe_cfg = load_config(overrides)
-    from openrl.builders import build_trainer
-
-    static_paper = build_trainer(paper)[0].static if static_paper is None else static_paper
-    t_measure = updates * static_paper.batch_size
-    overrides.append(f"ppo.total_timesteps={t_measure}")
     _, cfg = load_config(overrides)
     meta = build_meta(cfg, overrides)
     gen = jax.jit(meta.generation)
     state = meta.init(jax.random.PRNGKey(0))
     key = jax.random.PRNGKey(1)
-    with Timer() as first:
-        state, m = gen(state, jax.random.fold_in(key, 0))
-        jax.block_until_ready(m["fitness"])
+    state, m = gen(state, jax.random.fold_in(key, 0))
+    jax.block_until_ready(m["fitness"])
     times, cpus = [], []
     for g in range(1, gens + 1):
         with Timer() as t:
@@ -68,10 +58,30 @@ def measure(experiment: str, pop: int | None, updates: int, gens: int) -> dict:
             jax.block_until_ready(m["fitness"])
         times.append(t.wall)
         cpus.append(t.cpu)
+    i = times.index(min(times))
+    return times[i], cpus[i], meta, cfg
+
+
+def measure(experiment: str, pop: int | None, updates: int, gens: int) -> dict:
+    from openrl.builders import build_trainer
+    from openrl.config import load_config
+
+    _, paper = load_config([f"experiment={experiment}"])
+    static_paper = build_trainer(paper)[0].static
+    base = [f"experiment={experiment}", "logger=disabled"]
+    if pop is not None:
+        base.append(f"es.population_size={pop}")
+    # Two inner lengths, U and 2U updates: the marginal cost of U updates is what scales with T. (XLA drops
+    # the last update's optimisation phase, which feeds nothing but the unused final parameters; a single
+    # measured length would miss that and the fixed ES cost.)
+    short = _time_generations([*base, f"ppo.total_timesteps={updates * static_paper.batch_size}"], gens)
+    long = _time_generations([*base, f"ppo.total_timesteps={2 * updates * static_paper.batch_size}"], gens)
+    meta, cfg = long[2], long[3]
+    t_measure = updates * static_paper.batch_size
     tasks = len(meta.tasks)
     member_steps = cfg.es.population_size * t_measure * tasks * cfg.meta.num_rollouts
-    sec_per_step = min(times) / member_steps
-    cpu_per_step = cpus[times.index(min(times))] / member_steps  # less sensitive to other tenants' load
+    sec_per_step = max(long[0] - short[0], 1e-9) / member_steps
+    cpu_per_step = max(long[1] - short[1], 1e-9) / member_steps
     T = static_paper.num_updates * static_paper.batch_size
     e, mcfg = paper.es, paper.meta
     per_generation = e.population_size * T * tasks * mcfg.num_rollouts
@@ -86,11 +96,10 @@ def measure(experiment: str, pop: int | None, updates: int, gens: int) -> dict:
         "tasks": [t.name for t in meta.tasks],
         "measured": {
             "population": cfg.es.population_size,
-            "timesteps": t_measure,
-            "compile_plus_first_s": first.wall,
-            "sec_per_generation": min(times),
-            "cpu_s_per_generation": cpus[times.index(min(times))],
-            "member_env_steps_per_s": member_steps / min(times),
+            "timesteps": [t_measure, 2 * t_measure],
+            "sec_per_generation": [short[0], long[0]],
+            "cpu_s_per_generation": [short[1], long[1]],
+            "marginal_member_env_steps_per_s": member_steps / max(long[0] - short[0], 1e-9),
         },
         "paper": {
             "population": e.population_size,
@@ -113,7 +122,7 @@ def main() -> None:
     ap.add_argument("--experiments", nargs="+", default=EXPERIMENTS)
     ap.add_argument("--pop", type=int, default=2, help="measured population (even)")
     ap.add_argument("--paper-pop", action="store_true", help="measure at the paper population")
-    ap.add_argument("--updates", type=int, default=2, help="PPO updates per measured inner run")
+    ap.add_argument("--updates", type=int, default=4, help="U: inner runs of U and 2U updates are timed")
     ap.add_argument("--gens", type=int, default=2, help="timed generations after the first")
     ap.add_argument("--out", default=None, help="results/<out>.json (default meta_cost_<backend>)")
     args = ap.parse_args()
@@ -132,8 +141,8 @@ def main() -> None:
         paper = row["paper_gpu_hours"]
         paper_txt = "not reported" if paper[0] is None else f"paper {paper[0]:g}-{paper[1]:g} GPU-h"
         print(
-            f"{name:>18}: {row['measured']['sec_per_generation']:6.2f} s/gen at pop {row['measured']['population']}, "
-            f"T={row['measured']['timesteps']}  ->  {row['projected_sec_per_generation']:8.0f} s/gen, "
+            f"{name:>18}: {row['measured']['sec_per_generation'][1]:6.2f} s/gen at pop {row['measured']['population']}, "
+            f"T={row['measured']['timesteps'][1]}  ->  {row['projected_sec_per_generation']:8.0f} s/gen, "
             f"{row['projected_hours']:8.1f} h ({row['projected_days']:.1f} days, "
             f"{row['projected_cpu_hours']:.0f} CPU-h) per optimizer; {paper_txt}",
             flush=True,
