@@ -54,6 +54,30 @@ def write(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def time_generations(overrides: list[str], gens: int) -> dict[str, Any]:
+    """Compiles the real ES generation program of a composed config and times ``gens`` generations after
+    the first (which compiles). Returns first-generation wall time, per-generation wall and CPU seconds,
+    the MetaTrainer, the config and the last generation's metrics."""
+    from openrl.meta.setup import build_meta
+
+    _, cfg = load_config(overrides)
+    meta = build_meta(cfg, overrides)
+    gen = jax.jit(meta.generation)
+    state = meta.init(jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(1)
+    with Timer() as first:
+        state, m = gen(state, jax.random.fold_in(key, 0))
+        jax.block_until_ready(m["fitness"])
+    times, cpus = [], []
+    for g in range(1, gens + 1):
+        with Timer() as t:
+            state, m = gen(state, jax.random.fold_in(key, g))
+            jax.block_until_ready(m["fitness"])
+        times.append(t.wall)
+        cpus.append(t.cpu)
+    return {"first_s": first.wall, "times": times, "cpus": cpus, "meta": meta, "cfg": cfg, "metrics": m}
+
+
 def ppo_updates(trainer: PPOTrainer, num_updates: int):
     """``fn(key, rule_params, hparams)``: ``num_updates`` whole PPO updates from a fresh init, for timing.
 
@@ -119,6 +143,7 @@ __all__ = [
     "PPOTrainer",
     "RESULTS",
     "Timer",
+    "time_generations",
     "build",
     "cpu_seconds",
     "machine",

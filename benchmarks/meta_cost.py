@@ -26,7 +26,7 @@ from typing import Any
 
 import jax
 
-from benchmarks.common import Timer, machine, write
+from benchmarks.common import machine, time_generations, write
 
 EXPERIMENTS = ("ablation_breakout", "single_breakout", "multitask_minatar", "gridworld", "deepsea")
 # The paper's reported meta-training cost per optimizer (Sec. 6-7 and App. C), in GPU-hours.
@@ -41,25 +41,9 @@ PAPER_GPU_HOURS = {
 
 def _time_generations(overrides: list[str], gens: int) -> tuple[float, float, Any, Any]:
     """(best wall s, its CPU s, meta, cfg) of ``gens`` generations after a first, compiling one."""
-    from openrl.config import load_config
-    from openrl.meta.setup import build_meta
-
-    _, cfg = load_config(overrides)
-    meta = build_meta(cfg, overrides)
-    gen = jax.jit(meta.generation)
-    state = meta.init(jax.random.PRNGKey(0))
-    key = jax.random.PRNGKey(1)
-    state, m = gen(state, jax.random.fold_in(key, 0))
-    jax.block_until_ready(m["fitness"])
-    times, cpus = [], []
-    for g in range(1, gens + 1):
-        with Timer() as t:
-            state, m = gen(state, jax.random.fold_in(key, g))
-            jax.block_until_ready(m["fitness"])
-        times.append(t.wall)
-        cpus.append(t.cpu)
-    i = times.index(min(times))
-    return times[i], cpus[i], meta, cfg
+    r = time_generations(overrides, gens)
+    i = r["times"].index(min(r["times"]))
+    return r["times"][i], r["cpus"][i], r["meta"], r["cfg"]
 
 
 def measure(experiment: str, pop: int | None, updates: int, gens: int) -> dict:

@@ -20,16 +20,13 @@ import subprocess
 import sys
 import time
 
-from benchmarks.common import Timer, machine, write
+from benchmarks.common import machine, time_generations, write
 
 
 def child(experiment: str, pop: int, timesteps: int, gens: int, optimizer: str) -> dict:
     import resource
 
     import jax
-
-    from openrl.config import load_config
-    from openrl.meta.setup import build_meta
 
     overrides = [
         f"experiment={experiment}",
@@ -38,28 +35,16 @@ def child(experiment: str, pop: int, timesteps: int, gens: int, optimizer: str) 
         f"ppo.total_timesteps={timesteps}",
         "logger=disabled",
     ]
-    _, cfg = load_config(overrides)
-    meta = build_meta(cfg, overrides)
-    gen = jax.jit(meta.generation)
-    state = meta.init(jax.random.PRNGKey(0))
-    key = jax.random.PRNGKey(1)
-    with Timer() as first:
-        state, m = gen(state, jax.random.fold_in(key, 0))
-        jax.block_until_ready(m["fitness"])
-    times, cpus = [], []
-    for g in range(1, gens + 1):
-        with Timer() as t:
-            state, m = gen(state, jax.random.fold_in(key, g))
-            jax.block_until_ready(m["fitness"])
-        times.append(t.wall)
-        cpus.append(t.cpu)
+    r = time_generations(overrides, gens)
+    meta, cfg, m, times, cpus = r["meta"], r["cfg"], r["metrics"], r["times"], r["cpus"]
+    first_s = r["first_s"]
     steps = pop * meta.tasks[0].trainer.static.num_updates * meta.tasks[0].trainer.static.batch_size
     steps *= len(meta.tasks) * cfg.meta.num_rollouts
     out = {
         "population": pop,
         "env_steps_per_generation": int(steps),
-        "first_generation_s": first.wall,
-        "compile_s": first.wall - min(times),
+        "first_generation_s": first_s,
+        "compile_s": first_s - min(times),
         "sec_per_generation": min(times),
         "sec_per_generation_all": times,
         "cpu_s_per_generation": cpus[times.index(min(times))],
