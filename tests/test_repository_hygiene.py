@@ -6,9 +6,10 @@ Two rules over every tracked text file (``git ls-files``; binary files skipped):
   or a path built as ``shared/reference`` / ``shared/spec``): users do not have one. Released weights
   come from openrl's weights cache (``pretrained:NAME``). Tests may read such fixtures when present
   and skip with a reason otherwise.
-- no file talks about how the project was developed (numbered work stops, issue numbers, "the
-  brief", "this session", closing notes): what a user reads should describe the software, not its
-  history.
+- no file talks about how the project was developed (numbered development steps, tracker numbers,
+  the instructions or working periods behind a change): what a user reads should describe the software
+  and its dated results, not its history. The patterns below use character classes so that this file
+  does not itself contain the phrases it forbids.
 
 A failure lists ``file:line`` of every hit, with the text that matched.
 """
@@ -31,12 +32,12 @@ BESIDE_THE_REPO = {
     ),
 }
 HISTORY = {
-    "work stop": re.compile(r"\bwork[- ]?stops?\b", re.IGNORECASE),
-    "numbered stop": re.compile(r"\bstop #?\d+\b", re.IGNORECASE),
-    "issue number": re.compile(r"\bissues? #?\d+\b", re.IGNORECASE),
-    "the brief": re.compile(r"\bthe brief\b", re.IGNORECASE),
-    "this session": re.compile(r"\bthis session\b", re.IGNORECASE),
-    "closing note": re.compile(r"\bclosing notes?\b", re.IGNORECASE),
+    "development step": re.compile(r"\bwor[k][- ]?sto[p]s?\b", re.IGNORECASE),
+    "numbered step": re.compile(r"\bsto[p] #?\d+\b", re.IGNORECASE),
+    "tracker number": re.compile(r"\biss[u]es? #?\d+\b", re.IGNORECASE),
+    "instructions": re.compile(r"\bthe br[i]ef\b", re.IGNORECASE),
+    "working period": re.compile(r"\bthis sess[i]on\b", re.IGNORECASE),
+    "hand-over note": re.compile(r"\bclosin[g] notes?\b", re.IGNORECASE),
 }
 
 
@@ -100,11 +101,11 @@ def test_no_file_talks_about_how_the_project_was_built(tracked):
         ("see ../shared/spec/open-reference.md", BESIDE_THE_REPO, True),
         ("weights: /work/shared/reference/pretrained/breakout_OPEN.npy", BESIDE_THE_REPO, True),
         ("shared/separated actor-critic meta-parameters", BESIDE_THE_REPO, False),
-        ("measured in work stop 3", HISTORY, True),
-        ("fixed in stop 12", HISTORY, True),
-        ("the cost model of issue 4", HISTORY, True),
-        ("as the brief asks", HISTORY, True),
-        ("timed in this session", HISTORY, True),
+        ("measured in wo" + "rk st" + "op 3", HISTORY, True),
+        ("fixed in st" + "op 12", HISTORY, True),
+        ("the cost model of iss" + "ue 4", HISTORY, True),
+        ("as the b" + "rief asks", HISTORY, True),
+        ("timed in this ses" + "sion", HISTORY, True),
         ("early stopping after 10 generations; known issues with jax 0.10", HISTORY, False),
     ],
 )
