@@ -12,7 +12,7 @@ from typing import Any
 
 import jax
 
-from openrl.config import load_config, resolve_optimizer
+from openrl.config import load_config, meta_job, resolve_optimizer
 from openrl.envs import make_env
 from openrl.optimizers import make_rule
 from openrl.ppo.train import PPOHParams, PPOStatic, PPOTrainer
@@ -61,7 +61,7 @@ def time_generations(overrides: list[str], gens: int) -> dict[str, Any]:
     from openrl.meta.setup import build_meta
 
     _, cfg = load_config(overrides)
-    meta = build_meta(cfg, overrides)
+    meta = build_meta(meta_job(cfg, overrides))
     gen = jax.jit(meta.generation)
     state = meta.init(jax.random.PRNGKey(0))
     key = jax.random.PRNGKey(1)

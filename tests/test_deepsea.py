@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from openrl.config import ConfigError, load_config
+from openrl.config import ConfigError, load_config, meta_job
 from openrl.envs import make_env
 from openrl.envs.deepsea import MOVE_COST, DeepSeaVecEnv, gymnax_action_map
 from tiny import TINY_PPO
@@ -306,7 +306,7 @@ def test_deepsea_meta_runs_one_tiny_generation():
         "env.size_high=12",
     ]
     _, cfg = load_config(overrides)
-    meta = build_meta(cfg, overrides)
+    meta = build_meta(meta_job(cfg, overrides))
     assert isinstance(meta.tasks[0].trainer.env, DeepSeaVecEnv)
     state, m = jax.jit(meta.generation, compiler_options=O0)(
         meta.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1)

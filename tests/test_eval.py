@@ -361,7 +361,7 @@ def test_a_killed_evaluation_keeps_the_finished_pairs(tmp_path, monkeypatch):
 
     monkeypatch.setattr(eval_run, "run_pair", fake_run_pair)
     with pytest.raises(KeyboardInterrupt):
-        eval_run.run(cfg, overrides, tmp_path / "run", "adam")
+        eval_run.run(cfg, eval_run.plan(cfg, overrides, "adam"), tmp_path / "run")
     rows = (tmp_path / "run" / "final_returns.csv").read_text().splitlines()
     assert calls == ["adam", "again"]
     assert rows == [

@@ -574,7 +574,7 @@ def test_released_gridworld_open_trains_a_tiny_run():
 
 
 def test_meta_final_evaluation_adam_faces_the_same_level_type():
-    from openrl.builders import adam_config
+    from openrl.config import adam_config
 
     overrides = ["experiment=gridworld", "budget=smoke", "env.level=labyrinth"]
     _, cfg = load_config(overrides)

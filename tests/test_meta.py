@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import yaml
 
-from openrl.config import CONF_DIR, ConfigError, load_config
+from openrl.config import CONF_DIR, ConfigError, load_config, meta_job
 from openrl.config.schema import ESConfig, LoggerConfig
 from openrl.meta import fitness as F
 from openrl.meta.checkpoints import MetaCheckpointer, config_differences
@@ -198,7 +198,7 @@ def tiny():
     from openrl.meta.setup import build_meta
 
     _, cfg = load_config(TINY)
-    meta = build_meta(cfg, TINY)
+    meta = build_meta(meta_job(cfg, TINY))
     gen = jax.jit(meta.generation, compiler_options=O0)
     state0 = meta.init(jax.random.PRNGKey(0))
     key = jax.random.PRNGKey(1)
@@ -289,7 +289,7 @@ SHARD_SCRIPT = textwrap.dedent(
         _, cfg = load_config(TINY)
         mesh = make_mesh(cfg)  # what `openrl-train` does: meta.shard=true and 2 devices
         assert mesh is not None and mesh.shape == {"pop": 2}, mesh
-        variants = {"plain": build_meta(cfg, TINY, None), "sharded": build_meta(cfg, TINY, mesh)}
+        variants = {"plain": build_meta(meta_job(cfg, TINY), None), "sharded": build_meta(meta_job(cfg, TINY), mesh)}
         # a population that does not divide over the devices is refused, naming the field
         _, bad = load_config([*TINY, "es.antithetic=false", "es.population_size=3"])
         try:
@@ -540,7 +540,7 @@ def test_meta_experiment_builds(experiment):
         ["budget=smoke"] if "smoke" in (spec.get("budgets") or {}) else []
     )
     _, cfg = load_config(overrides)
-    meta = build_meta(cfg, overrides)
+    meta = build_meta(meta_job(cfg, overrides))
     names = [t.name for t in meta.tasks]
     if cfg.meta.envs:
         assert names == list(cfg.meta.envs)
@@ -557,7 +557,7 @@ def test_multitask_builds_all_four_games():
 
     overrides = ["experiment=multitask_minatar", "budget=smoke"]
     _, cfg = load_config(overrides)
-    meta = build_meta(cfg, overrides)
+    meta = build_meta(meta_job(cfg, overrides))
     assert sorted(t.name for t in meta.tasks) == ["asterix", "breakout", "freeway", "spaceinvaders"]
     assert len({id(t.trainer.env) for t in meta.tasks}) == 4
     assert len({t.trainer.env.action_dim for t in meta.tasks}) > 1  # really four different games
@@ -579,7 +579,7 @@ def test_ablation_variant_composes_and_builds(variant):
     overrides = ["experiment=ablation_breakout", f"optimizer={variant}", "budget=smoke"]
     _, cfg = load_config(overrides)
     assert cfg.mode == "meta" and cfg.task_name == "ablation_breakout"
-    meta = build_meta(cfg, overrides)
+    meta = build_meta(meta_job(cfg, overrides))
     assert meta.strategy.num_dims > 0
 
 
@@ -605,7 +605,7 @@ def test_meta_experiment_runs_one_tiny_generation(experiment, extra):
     if experiment == "single_ant":
         overrides.append("env.episode_length=16")
     _, cfg = load_config(overrides)
-    meta = build_meta(cfg, overrides)
+    meta = build_meta(meta_job(cfg, overrides))
     state, m = jax.jit(meta.generation, compiler_options=O0)(
         meta.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1)
     )

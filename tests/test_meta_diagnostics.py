@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from openrl.builders import build_trainer
-from openrl.config import ConfigError, load_config
+from openrl.config import ConfigError, load_config, meta_job
 from openrl.meta.diagnostics import Baseline, Diagnostics, UpdateRatioProbe
 from openrl.meta.init import initial_mean, random_meta_params
 from openrl.optimizers.weights import WeightsError
@@ -39,7 +39,7 @@ def _meta(overrides: list[str]):
     from openrl.meta.setup import build_meta
 
     _, cfg = load_config(overrides)
-    return cfg, build_meta(cfg, overrides)
+    return cfg, build_meta(meta_job(cfg, overrides))
 
 
 def test_probe_of_adam_against_itself_is_one_and_of_zero_open_is_zero():
@@ -68,7 +68,7 @@ def test_zero_start_smoke_run_logs_diagnostics_and_warns_once(tmp_path, caplog):
     raw, cfg = load_config(SMOKE)
     resolved = OmegaConf.to_container(apply_budget(raw, SMOKE), resolve=True)
     with caplog.at_level("WARNING"):
-        setup.run(cfg, tmp_path, resolved, SMOKE)
+        setup.run(meta_job(cfg, SMOKE), tmp_path, resolved)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     theta = [r["diag/theta_abs_mean"] for r in rows if "diag/theta_abs_mean" in r]
     ratios = [r["diag/update_ratio"] for r in rows if "diag/update_ratio" in r]

@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from openrl.config import CONF_DIR, ConfigError, register_configs, to_object
+from openrl.config import CONF_DIR, ConfigError, meta_job, register_configs, resolve
 
 log = logging.getLogger("openrl")
 logging.getLogger("absl").setLevel(logging.WARNING)  # Orbax logs every internal step at INFO
@@ -87,24 +87,25 @@ def _exit_if_unusable(config: Any, key: str) -> None:
 def _train(cfg: DictConfig) -> float:
     overrides = list(HydraConfig.get().overrides.task)
     try:
-        obj = to_object(cfg, overrides)
+        obj, resolved = resolve(cfg, overrides)
+        # Every config the job needs (per-task configs, Adam baselines) is composed now, before compiling.
+        job = meta_job(obj, overrides) if obj.mode == "meta" else None
     except ConfigError as e:
         print(f"openrl-train: {e}", file=sys.stderr)
         sys.exit(2)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    from openrl.config import apply_budget
+    # The jobs import jax: kept off this module's import so that --help and config errors stay instant.
     from openrl.runs import metadata
     from openrl.runs.checkpoint import CheckpointError
 
-    resolved = OmegaConf.to_container(apply_budget(cfg, overrides), resolve=True)
     # A resumed run keeps the record of the run it continues (a refused resume must not overwrite it).
     if not (run_dir / "checkpoints").exists():
         metadata.write(run_dir, resolved)
     try:
-        if obj.mode == "meta":
+        if job is not None:
             from openrl.meta import setup
 
-            return setup.run(obj, run_dir, resolved, overrides)
+            return setup.run(job, run_dir, resolved)
         from openrl.runs import ppo_job
 
         return ppo_job.run(obj, run_dir, resolved)

@@ -16,7 +16,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from openrl.config import CONF_DIR, ConfigError, register_configs
+from openrl.config import CONF_DIR, ConfigError, apply_budget, register_configs
 
 log = logging.getLogger("openrl")
 logging.getLogger("absl").setLevel(logging.WARNING)
@@ -26,7 +26,7 @@ register_configs()
 
 @hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
 def _eval(cfg: DictConfig) -> float:
-    from openrl.config import apply_budget
+    # jax comes with the job: kept off this module's import so that --help and config errors stay instant
     from openrl.eval import run as eval_run
     from openrl.runs import metadata
 
@@ -34,13 +34,15 @@ def _eval(cfg: DictConfig) -> float:
     overrides = list(hc.overrides.task)
     run_dir = Path(hc.runtime.output_dir)
     try:
-        pairs_cfg = OmegaConf.to_object(cfg)  # structured types checked; pairs are validated in plan()
+        # structured types checked here; every (env, optimizer) pair is composed and validated by plan()
+        eval_cfg = OmegaConf.to_object(cfg)
         resolved = OmegaConf.to_container(apply_budget(cfg, overrides), resolve=True)
-        metadata.write(run_dir, resolved)
-        summary = eval_run.run(pairs_cfg, overrides, run_dir, hc.runtime.choices.get("optimizer", "adam"))
+        pairs = eval_run.plan(eval_cfg, overrides, hc.runtime.choices.get("optimizer", "adam"))
     except ConfigError as e:
         print(f"openrl-eval: {e}", file=sys.stderr)
         sys.exit(2)
+    metadata.write(run_dir, resolved)
+    summary = eval_run.run(eval_cfg, pairs, run_dir)
     first = next(iter(summary["results"].values()))
     return float(next(iter(first.values()))["iqm"]["value"])
 

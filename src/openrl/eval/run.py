@@ -14,7 +14,6 @@ import glob
 import logging
 import os
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,16 @@ from typing import Any
 import jax
 import numpy as np
 from omegaconf import OmegaConf
-from tqdm.auto import tqdm
 
-from openrl.config import CONF_DIR, ConfigError
-from openrl.optimizers.weights import OPTIMIZER_FILE
+from openrl.builders import build_trainer
+from openrl.config import CONF_DIR, ConfigError, compose
+from openrl.config import overrides as ov
+from openrl.eval import report
+from openrl.optimizers.weights import OPTIMIZER_FILE, resolve_weights_path, sha256_file
+from openrl.ppo.runner import curve_arrays, run_seeds
+from openrl.runs.checkpoint import write_json
+from openrl.runs.logger import RunLogger
+from openrl.runs.metadata import device_label
 
 log = logging.getLogger(__name__)
 
@@ -109,32 +114,6 @@ def resolve_weights(path: str, env: str, root: str | None = None) -> str:
     return p
 
 
-def _key(override: str) -> str:
-    return override.lstrip("+~").split("=", 1)[0]
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def compose(overrides: list[str]) -> Any:
-    """Composes ``conf/eval.yaml`` with overrides and validates it (inside or outside a Hydra app)."""
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from openrl.config import load_config, to_object
-
-    try:
-        if GlobalHydra.instance().is_initialized():
-            import hydra
-
-            return to_object(hydra.compose(config_name="eval", overrides=list(overrides)), list(overrides))
-        return load_config(list(overrides), config_name="eval")[1]
-    except (HydraException, OmegaConfBaseException) as e:
-        raise ConfigError(f"cannot compose {' '.join(overrides)}: {e}") from e
-
-
 def plan(cfg: Any, overrides: list[str], optimizer_choice: str) -> list[Pair]:
     """Every (env, optimizer) pair, composed and validated; errors from all pairs are reported together.
 
@@ -144,18 +123,18 @@ def plan(cfg: Any, overrides: list[str], optimizer_choice: str) -> list[Pair]:
         optimizer_choice: the ``optimizer`` group choice of the composed config (single-optimizer form).
     """
     envs = list(cfg.eval.envs) or [cfg.env.name]
-    base = [o for o in overrides if _key(o) not in _EVAL_KEYS and _key(o) != "env"]
+    base = [o for o in overrides if ov.key(o) not in _EVAL_KEYS and ov.key(o) != "env"]
     if cfg.eval.optimizers:
         specs = [parse_entry(str(e)) for e in cfg.eval.optimizers]
-        base = [o for o in base if _key(o) != "optimizer"]
-        opt_overrides = [o for o in base if _key(o).startswith("optimizer.")]
-        base = [o for o in base if not _key(o).startswith("optimizer.")]
+        base = [o for o in base if ov.key(o) != "optimizer"]
+        opt_overrides = [o for o in base if ov.key(o).startswith("optimizer.")]
+        base = [o for o in base if not ov.key(o).startswith("optimizer.")]
         specs = [OptimizerSpec(s.label, s.preset, s.weights, tuple(opt_overrides)) for s in specs]
     else:
-        opt_overrides = [o for o in base if _key(o).startswith("optimizer.")]
-        base = [o for o in base if _key(o) != "optimizer" and not _key(o).startswith("optimizer.")]
-        weights = next((o.split("=", 1)[1] for o in opt_overrides if _key(o) == "optimizer.weights"), None)
-        others = tuple(o for o in opt_overrides if _key(o) != "optimizer.weights")
+        opt_overrides = [o for o in base if ov.key(o).startswith("optimizer.")]
+        base = [o for o in base if ov.key(o) != "optimizer" and not ov.key(o).startswith("optimizer.")]
+        weights = ov.as_dict(opt_overrides).get("optimizer.weights")
+        others = tuple(o for o in opt_overrides if ov.key(o) != "optimizer.weights")
         specs = [OptimizerSpec(optimizer_choice, optimizer_choice, weights, others)]
     labels = [s.label for s in specs]
     dup = sorted({x for x in labels if labels.count(x) > 1})
@@ -165,22 +144,22 @@ def plan(cfg: Any, overrides: list[str], optimizer_choice: str) -> list[Pair]:
     used: set[str] = set()
     for env in envs:
         for spec in specs:
-            ov = [*base, f"env={env}", f"optimizer={spec.preset}"]
+            pair_ov = [*base, f"env={env}", f"optimizer={spec.preset}"]
             weights = None
             try:
                 if spec.weights is not None:
                     weights = resolve_weights(spec.weights, env, cfg.eval.weights_root)
-                    ov.append(f"optimizer.weights={_quote(weights)}")
-                applied = _applicable(spec, ov, multi=bool(cfg.eval.optimizers))
-                used.update(_key(o) for o in applied)
-                pair_cfg = compose(ov + applied)
+                    pair_ov.append(f"optimizer.weights={ov.quote(weights)}")
+                applied = _applicable(spec, pair_ov, multi=bool(cfg.eval.optimizers))
+                used.update(ov.key(o) for o in applied)
+                pair_cfg = compose(pair_ov + applied, "eval")
             except ConfigError as e:
                 errors.append(f"[{env} / {spec.label}] {e}")
                 continue
             if weights is None:
                 weights = getattr(pair_cfg.optimizer, "weights", None)
-            pairs.append(Pair(env, spec, pair_cfg, ov, weights))
-    unused = sorted({_key(o) for s in specs for o in s.overrides} - used)
+            pairs.append(Pair(env, spec, pair_cfg, pair_ov, weights))
+    unused = sorted({ov.key(o) for s in specs for o in s.overrides} - used)
     if unused and not errors:
         errors.append(f"{', '.join(unused)}: none of eval.optimizers {labels} has this setting")
     if errors:
@@ -199,11 +178,11 @@ def _applicable(spec: OptimizerSpec, overrides: list[str], multi: bool) -> list[
         return list(spec.overrides)
     import dataclasses
 
-    names = {f.name for f in dataclasses.fields(compose(overrides).optimizer)}
-    keep = [o for o in spec.overrides if _key(o).split(".", 1)[1].split(".")[0] in names]
+    names = {f.name for f in dataclasses.fields(compose(overrides, "eval").optimizer)}
+    keep = [o for o in spec.overrides if ov.key(o).split(".", 1)[1].split(".")[0] in names]
     skipped = [o for o in spec.overrides if o not in keep]
     if skipped:
-        log.info("%s has no %s: not applied to it", spec.label, ", ".join(_key(o) for o in skipped))
+        log.info("%s has no %s: not applied to it", spec.label, ", ".join(ov.key(o) for o in skipped))
     return keep
 
 
@@ -212,87 +191,37 @@ def _safe(name: str) -> str:
 
 
 def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
-    """Trains ``num_seeds`` PPO agents with the pair's optimizer (chunked ``lax.scan``, vmapped seeds)."""
-    from openrl.builders import build_trainer
-    from openrl.optimizers.weights import resolve_weights_path, sha256_file
-    from openrl.runs.metadata import device_label
-    from openrl.runs.ppo_job import CompiledBlocks, chunk_plan
-
+    """Trains ``num_seeds`` PPO agents with the pair's optimizer (the seed runner: chunked, vmapped)."""
     cfg = pair.cfg
     trainer, rule_params, hp = build_trainer(cfg)
-    s = trainer.static
-    n_seeds = cfg.num_seeds
-    keys = jax.random.split(jax.random.PRNGKey(cfg.seed), n_seeds)
-    t0 = time.perf_counter()
-    init = jax.jit(jax.vmap(trainer.init)).lower(keys).compile()
-    compile_s = time.perf_counter() - t0
-    state = init(keys)
-    blocks = CompiledBlocks(trainer, rule_params, hp)
-    chunks: list[dict[str, Any]] = []
-    bar = tqdm(
-        total=s.num_updates * s.batch_size,
-        unit="step",
-        unit_scale=True,
-        disable=not progress,
-        desc=f"{pair.env}/{pair.spec.label}",
-        dynamic_ncols=True,
-    )
-    sizes = chunk_plan(s.num_updates, cfg.num_chunks)
-    done, t_run, compile0 = 0, time.perf_counter(), blocks.compile_s
-    for i, n in enumerate(sizes):
-        state, metrics = blocks(n, state)
-        chunks.append(jax.device_get(metrics))
-        bar.update(n * s.batch_size)
-        done += n
-        if not progress and (i + 1) % max(1, len(sizes) // 10) == 0 and done < s.num_updates:
-            # no bar (progress=false: batch jobs, SLURM logs): a log line every ~10% instead
-            run_s = time.perf_counter() - t_run - (blocks.compile_s - compile0)  # compile excluded
-            rate = done * s.batch_size * n_seeds / max(run_s, 1e-9)
-            eta = (s.num_updates - done) * s.batch_size * n_seeds / rate
-            ret = float(np.nanmean(chunks[-1]["final_return"][:, -1]))
-            log.info(
-                "%s / %s: %d/%d updates, %.0f env-steps/s, return %.2f, ETA %.0f s",
-                pair.env, pair.spec.label, done, s.num_updates, rate, ret, eta,
-            )  # fmt: skip
-    bar.close()
-    wall = time.perf_counter() - t0
-    compile_s += blocks.compile_s
-    metrics = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *chunks)
-    final = np.asarray(metrics["final_return"][:, -1], np.float64)
-    env_steps = np.arange(1, s.num_updates + 1) * s.batch_size
+    keys = jax.random.split(jax.random.PRNGKey(cfg.seed), cfg.num_seeds)
+    desc = f"{pair.env}/{pair.spec.label}" if progress else f"{pair.env} / {pair.spec.label}"
+    r = run_seeds(trainer, rule_params, hp, keys, cfg.num_chunks, desc=desc, progress=progress)
+    final = r.final_return
     arrays = {
-        "env_steps": env_steps,
-        "episode_return": np.asarray(metrics["episode_return"]),
-        "final_return_curve": np.asarray(metrics["final_return"]),
+        "env_steps": np.arange(1, trainer.static.num_updates + 1) * trainer.static.batch_size,
+        **curve_arrays(r.metrics),
         "final_return": final,
-        "seeds": np.arange(n_seeds),
+        "seeds": np.arange(cfg.num_seeds),
     }
-    for net, layers in metrics.get("dormancy", {}).items():
-        for layer, v in layers.items():
-            arrays[f"dormancy/{net}/{layer}"] = np.asarray(v)
-    for net, st in metrics.get("analysis", {}).items():
-        for k, v in st.items():
-            arrays[f"analysis/{net}/{k}"] = np.asarray(v)
     rel = f"curves/{_safe(pair.env)}__{_safe(pair.spec.label)}.npz"
     (run_dir / "curves").mkdir(parents=True, exist_ok=True)
     np.savez_compressed(run_dir / rel, **arrays)
-    total = s.num_updates * s.batch_size
     weights_file = None if pair.weights is None else str(resolve_weights_path(pair.weights).resolve())
-    run_s = max(wall - compile_s, 1e-9)
     info = {
         "optimizer": pair.spec.preset,
         "optimizer_name": cfg.optimizer.name,
         "weights": weights_file,
         "weights_sha256": None if weights_file is None else sha256_file(weights_file),
-        "total_timesteps": int(total),
-        "num_seeds": int(n_seeds),
+        "total_timesteps": r.env_steps,
+        "num_seeds": int(cfg.num_seeds),
         "seed": int(cfg.seed),
         "adam_return_reference": cfg.env.adam_return,
         "config": _config_facts(cfg),
-        "wall_s": wall,
-        "compile_s": compile_s,
-        "run_s": run_s,
-        "env_steps_per_s": total * n_seeds / run_s,
+        "wall_s": r.wall_s,
+        "compile_s": r.compile_s,
+        "run_s": r.run_s,
+        "env_steps_per_s": r.env_steps_per_s,
         "device": device_label(),  # runtime tables pooling GPU and CPU jobs say which is which
         "overrides": pair.overrides,
     }
@@ -301,8 +230,8 @@ def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
         pair.env,
         pair.spec.label,
         np.round(final, 2).tolist(),
-        wall,
-        compile_s,
+        r.wall_s,
+        r.compile_s,
     )
     return PairResult(pair.env, pair.spec.label, final, rel, info)
 
@@ -339,13 +268,9 @@ def write_csv(results: list[PairResult], path: Path) -> Path:
     return path
 
 
-def run(cfg: Any, overrides: list[str], run_dir: Path, optimizer_choice: str) -> dict[str, Any]:
-    """The whole ``openrl-eval`` job; returns the summary written to ``run_dir/summary.json``."""
-    from openrl.eval import report
-    from openrl.runs.checkpoint import write_json
-    from openrl.runs.logger import RunLogger
-
-    pairs = plan(cfg, overrides, optimizer_choice)
+def run(cfg: Any, pairs: list[Pair], run_dir: Path) -> dict[str, Any]:
+    """The whole ``openrl-eval`` job over the pairs :func:`plan` composed; returns the summary written
+    to ``run_dir/summary.json``."""
     first = pairs[0].cfg
     resolved = (
         OmegaConf.to_container(OmegaConf.create(cfg), resolve=True) if not isinstance(cfg, dict) else cfg

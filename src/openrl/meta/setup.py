@@ -13,12 +13,14 @@ from typing import Any
 import jax
 import numpy as np
 
-from openrl.builders import adam_config, build_trainer, task_configs
-from openrl.meta import job
+from openrl.builders import build_trainer
+from openrl.config import MetaJob
+from openrl.meta import job as es_job
 from openrl.meta.checkpoints import write_json
 from openrl.meta.diagnostics import Baseline, Diagnostics
 from openrl.meta.init import initial_mean
 from openrl.meta.trainer import MetaTrainer, Task
+from openrl.ppo.runner import run_seeds
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +42,12 @@ def make_mesh(cfg: Any):
     return Mesh(np.asarray(devices), ("pop",))
 
 
-def build_meta(cfg: Any, overrides: list[str], mesh=None) -> MetaTrainer:
+def build_meta(job: MetaJob, mesh=None) -> MetaTrainer:
+    """The ES around one PPO trainer per task (configs composed by :func:`openrl.config.meta_job`)."""
+    cfg = job.cfg
     tasks = []
     rule = None
-    for tcfg in task_configs(cfg, overrides):
+    for tcfg in job.tasks:
         trainer, rule_params, hp = build_trainer(tcfg)
         norm = tcfg.env.adam_return if (len(cfg.meta.envs) > 1 and tcfg.env.adam_return) else 1.0
         tasks.append(Task(tcfg.env.name, trainer, hp, float(norm)))
@@ -60,14 +64,10 @@ def build_meta(cfg: Any, overrides: list[str], mesh=None) -> MetaTrainer:
     )
 
 
-def build_diagnostics(cfg: Any, overrides: list[str], meta: MetaTrainer) -> Diagnostics:
+def build_diagnostics(job: MetaJob, meta: MetaTrainer) -> Diagnostics:
     """Tuned Adam on every task (same env and PPO settings) and the update-ratio probe around it."""
-    baselines = []
-    for task in meta.tasks:
-        trainer, rule_params, hp = build_trainer(
-            adam_config(task_cfg_for(cfg, overrides, task.name), overrides)
-        )
-        baselines.append(Baseline(trainer, rule_params, hp))
+    cfg = job.cfg
+    baselines = [Baseline(*build_trainer(adam)) for adam in job.adam]
     return Diagnostics(
         meta.tasks,
         baselines,
@@ -77,7 +77,7 @@ def build_diagnostics(cfg: Any, overrides: list[str], meta: MetaTrainer) -> Diag
     )
 
 
-def final_evaluation(cfg: Any, overrides: list[str], diagnostics: Diagnostics | None = None):
+def final_evaluation(cfg: Any, diagnostics: Diagnostics):
     """Returns the callback that evaluates the finished optimizer against tuned Adam after training.
 
     The finished optimizer is the ES mean of the best validation (``best/``); the last ES mean is
@@ -99,20 +99,22 @@ def final_evaluation(cfg: Any, overrides: list[str], diagnostics: Diagnostics | 
         results: dict[str, Any] = {}
         for i, task in enumerate(meta.tasks):
             keys = jax.random.split(jax.random.fold_in(key, i), n)
-            if diagnostics is not None:
-                b = diagnostics.baselines[i]
-                a_tr, a_rp, a_hp = b.trainer, b.rule_params, b.hp
-            else:
-                a_tr, a_rp, a_hp = build_trainer(
-                    adam_config(task_cfg_for(cfg, overrides, task.name), overrides)
-                )
-            curves = {}
-            for label, flat in candidates.items():
-                rp = meta.strategy._unravel_solution(jax.numpy.asarray(flat))
-                curves[label] = jax.jit(jax.vmap(lambda k, t=task, rp=rp: t.trainer.train(k, rp, t.hp)[1]))(
-                    keys
-                )
-            curves["Adam (tuned)"] = jax.jit(jax.vmap(lambda k: a_tr.train(k, a_rp, a_hp)[1]))(keys)
+            b = diagnostics.baselines[i]
+            runs = {
+                label: (task.trainer, meta.strategy._unravel_solution(jax.numpy.asarray(flat)), task.hp)
+                for label, flat in candidates.items()
+            }
+            runs["Adam (tuned)"] = (b.trainer, b.rule_params, b.hp)
+            curves = {
+                label: run_seeds(
+                    *run,
+                    keys,
+                    cfg.num_chunks,
+                    desc=f"final evaluation {task.name} / {label}",
+                    progress=cfg.progress,
+                ).metrics
+                for label, run in runs.items()
+            }
             finals = {label: np.asarray(c["final_return"][:, -1], np.float64) for label, c in curves.items()}
             first = next(iter(candidates))  # best validated when it differs from the last mean
             steps = (
@@ -169,16 +171,11 @@ def final_evaluation(cfg: Any, overrides: list[str], diagnostics: Diagnostics | 
     return evaluate
 
 
-def task_cfg_for(cfg: Any, overrides: list[str], name: str) -> Any:
-    for t in task_configs(cfg, overrides):
-        if t.env.name == name:
-            return t
-    raise KeyError(name)
-
-
-def run(cfg: Any, run_dir: Path, resolved: dict[str, Any], overrides: list[str]) -> float:
+def run(job: MetaJob, run_dir: Path, resolved: dict[str, Any]) -> float:
+    """The ``mode=meta`` job: meta-train, validate, evaluate the result against tuned Adam."""
+    cfg = job.cfg
     mesh = make_mesh(cfg)
-    meta = build_meta(cfg, overrides, mesh)
+    meta = build_meta(job, mesh)
     if jax.default_backend() == "cpu" and cfg.budget == "paper" and cfg.budgets:
         log.warning(
             "budget=paper is sized for GPUs (paper Table 7) and is about to run on a CPU: expect days. "
@@ -188,7 +185,7 @@ def run(cfg: Any, run_dir: Path, resolved: dict[str, Any], overrides: list[str])
     # Everything that can be refused (a warm-start file of the wrong size, NaN) is checked before compiling.
     mean, described = initial_mean(cfg.meta, meta.tasks[0].trainer.rule, meta.solution, cfg.seed)
     log.info("ES mean starts from %s", described)
-    diagnostics = build_diagnostics(cfg, overrides, meta)
+    diagnostics = build_diagnostics(job, meta)
     arch = {
         "optimizer": cfg.optimizer.name,
         "config": resolved.get("optimizer"),
@@ -196,7 +193,7 @@ def run(cfg: Any, run_dir: Path, resolved: dict[str, Any], overrides: list[str])
         "num_meta_params": int(meta.strategy.num_dims),
         "init": described,
     }
-    summary = job.run(
+    summary = es_job.run(
         cfg,
         run_dir,
         resolved,
@@ -205,7 +202,7 @@ def run(cfg: Any, run_dir: Path, resolved: dict[str, Any], overrides: list[str])
         cfg.meta.eval_every,
         cfg.meta.validation_seeds,
         arch,
-        final_eval=final_evaluation(cfg, overrides, diagnostics),
+        final_eval=final_evaluation(cfg, diagnostics),
         diagnostics=diagnostics,
         init_mean=mean,
     )

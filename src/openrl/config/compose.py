@@ -1,0 +1,154 @@
+"""Composition: the one place where Hydra turns override strings into validated config objects.
+
+The command-line layer composes everything a job needs here, once, before anything is built or compiled:
+the run's own config, one config per meta-training task, the tuned-Adam baseline of each task, and
+``openrl-eval``'s (env, optimizer) pairs. Jobs receive the validated objects and never re-enter Hydra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from openrl.config import overrides as ov
+from openrl.config.schema import register_configs
+from openrl.config.validate import ConfigError, validate
+
+CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+
+BUDGET_KEYS = (
+    "es.population_size",
+    "es.num_generations",
+    "ppo.total_timesteps",
+    "meta.eval_every",
+    "meta.validation_seeds",
+    "meta.final_eval_seeds",
+    "meta.num_rollouts",
+    "es.sigma_init",
+    "es.sigma_decay",
+    "es.lr",
+    "es.lr_decay",
+    "meta.init",
+    "meta.init_scale",
+)
+
+
+def apply_budget(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """A copy of ``cfg`` with the selected budget preset (``budgets[budget]``) applied.
+
+    Precedence: experiment values < budget preset < explicit command-line overrides (so
+    ``budget=small es.population_size=8`` runs a population of 8). The composed config is not modified;
+    the returned copy is what runs (and what is saved as ``config_resolved.yaml``). ``paper`` with no
+    table entry means the experiment's own values. Every preset of the experiment is checked, not only
+    the selected one.
+    """
+    name = cfg.get("budget", "paper")
+    table = cfg.get("budgets") or {}
+    errors = [
+        f"budgets.{b}.{k}: unknown; allowed keys are {', '.join(BUDGET_KEYS)}"
+        for b, entries in table.items()
+        for k in (entries or {})
+        if k not in BUDGET_KEYS
+    ]
+    if name not in table and name != "paper":
+        errors.append(f"budget={name!r}: allowed values are {', '.join(sorted({*table, 'paper'}))}")
+    if errors:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
+    if name not in table:
+        return cfg
+    explicit = ov.as_dict(overrides)
+    entries = {k: v for k, v in (table[name] or {}).items() if k not in explicit}
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"{k}={v}" for k, v in entries.items()]))
+
+
+def to_object(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> Any:
+    """Applies the budget (command-line ``overrides`` win over it), converts, validates.
+
+    Raises :class:`ConfigError` naming every invalid field.
+    """
+    return resolve(cfg, overrides)[0]
+
+
+def resolve(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> tuple[Any, dict[str, Any]]:
+    """``(validated object, plain resolved dict)`` of ``cfg`` with its budget applied once: the object
+    runs, the dict is what the run directory records (``config_resolved.yaml``) and W&B shows."""
+    budgeted = apply_budget(cfg, overrides)
+    obj = OmegaConf.to_object(budgeted)
+    validate(obj)
+    return obj, OmegaConf.to_container(budgeted, resolve=True)
+
+
+def load_config(overrides: list[str] | None = None, config_name: str = "config") -> tuple[DictConfig, Any]:
+    """Composes ``conf/<config_name>.yaml`` with overrides; returns ``(DictConfig, validated object)``.
+
+    For use outside a Hydra app (tests, benchmarks, notebooks); it replaces any global Hydra state.
+    """
+    # hydra's compose API imports its whole plugin machinery: only the callers that compose pay for it
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = hydra_compose(config_name=config_name, overrides=list(overrides or []))
+    return cfg, to_object(cfg, list(overrides or []))
+
+
+def compose(overrides: list[str], config_name: str = "config") -> Any:
+    """The validated object of ``conf/<config_name>.yaml`` with ``overrides``, inside or outside a Hydra
+    app (inside one, its search path and registered schemas are reused). Hydra's own composition errors
+    (an unknown group option, a malformed override) become :class:`ConfigError` naming the overrides."""
+    from hydra import compose as hydra_compose
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        if GlobalHydra.instance().is_initialized():
+            return to_object(hydra_compose(config_name=config_name, overrides=list(overrides)), overrides)
+        return load_config(list(overrides), config_name=config_name)[1]
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError(f"cannot compose {' '.join(overrides)}: {e}") from e
+
+
+def task_configs(cfg: Any, overrides: list[str]) -> list[Any]:
+    """One validated config per meta-training task: ``meta.envs`` composed with the run's overrides."""
+    if not cfg.meta.envs:
+        return [cfg]
+    base = ov.without(overrides, "env")
+    return [compose([*base, f"env={name}"]) for name in cfg.meta.envs]
+
+
+def adam_config(cfg: Any, overrides: list[str]) -> Any:
+    """The same env and PPO settings with tuned Adam (the baseline every learned optimizer faces).
+
+    Single-task runs keep their ``env.<field>`` overrides (e.g. ``env.level=labyrinth``), so Adam faces
+    the same env; multi-task configs (``meta.envs``) never carry them (see :func:`task_configs`).
+    """
+    base = ov.without(overrides, "optimizer", "env", "mode")
+    env_fields = [] if cfg.meta.envs else [o for o in overrides if ov.key(o).startswith("env.")]
+    return compose([*base, f"env={cfg.env.name}", *env_fields, "optimizer=adam", "mode=ppo"])
+
+
+@dataclass(frozen=True)
+class MetaJob:
+    """Every config a meta-training run needs, composed and validated once.
+
+    ``tasks[i]`` is task i's full config (its env with the run's PPO and optimizer settings); ``adam[i]``
+    the same env and PPO settings with tuned Adam: the validation reference, the update-ratio probe and
+    the final evaluation's baseline.
+    """
+
+    cfg: Any
+    tasks: tuple[Any, ...]
+    adam: tuple[Any, ...]
+
+
+def meta_job(cfg: Any, overrides: list[str]) -> MetaJob:
+    """Composes the per-task and per-task Adam configs of a meta-training run (``cfg`` already validated)."""
+    tasks = tuple(task_configs(cfg, overrides))
+    return MetaJob(cfg, tasks, tuple(adam_config(t, overrides) for t in tasks))
