@@ -11,7 +11,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from openrl.config.schema import Config, EnvConfig, LoggerConfig, OptimizerConfig, PPOConfig, register_configs
+from openrl.config.registry import ENV_FAMILIES, OPTIMIZERS, register_configs
+from openrl.config.schema import Config, EnvConfig, LoggerConfig, OptimizerConfig, PPOConfig
 from openrl.config.validate import ConfigError, ResolvedOptimizer, resolve_optimizer, validate
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
@@ -19,6 +20,8 @@ CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 __all__ = [
     "BUDGET_KEYS",
     "CONF_DIR",
+    "ENV_FAMILIES",
+    "OPTIMIZERS",
     "apply_budget",
     "Config",
     "ConfigError",

@@ -1,11 +1,13 @@
-"""Structured-config schemas (dataclasses) for every component, registered in Hydra's ConfigStore.
+"""Structured-config schemas (dataclasses) for every component, stored in Hydra's ConfigStore by
+:func:`openrl.config.registry.register_configs`.
 
 The YAML under ``conf/`` is validated against these at composition time: an unknown key or a value of
 the wrong type fails before anything is compiled. Cross-field rules (allowed names, divisibility,
 positivity) live in :mod:`openrl.config.validate` and run right after composition.
 
 Per-optimizer schemas (``AdamConfig``, ``RMSpropConfig``, ``LionConfig``, ``OpenConfig``,
-``NoFeaturesConfig``, ``Optim4RLConfig``) are stored as ``schema/optimizer/<name>`` and extended by
+``NoFeaturesConfig``, ``Optim4RLConfig``; each named by its entry in :mod:`openrl.config.registry`)
+are stored as ``schema/optimizer/<name>`` and extended by
 ``conf/optimizer/<name>.yaml`` (``defaults: [/schema/optimizer/<name>@_here_, _self_]``), so each optimizer
 only accepts its own hyperparameters; the env, PPO and logger presets extend ``schema/env``,
 ``schema/ppo`` and ``schema/logger`` the same way. The schemas live outside the selectable groups
@@ -18,7 +20,6 @@ Tables 4-6, stored in the YAML's ``tuned`` table). Setting one on the command li
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 
@@ -269,19 +270,3 @@ class Config:
     # ppo.total_timesteps, meta.eval_every, meta.validation_seeds, meta.final_eval_seeds.
     budget: str = "paper"
     budgets: Dict[str, Dict[str, Any]] = field(default_factory=dict)
-
-
-def register_configs() -> None:
-    cs = ConfigStore.instance()
-    cs.store(name="config_schema", node=Config)
-    # Not in the env/ppo/logger/optimizer groups: a schema stored there would be listed as a selectable
-    # option (optimizer=adam_schema) in --help and in the error for an unknown option.
-    cs.store(group="schema", name="env", node=EnvConfig)
-    cs.store(group="schema", name="ppo", node=PPOConfig)
-    cs.store(group="schema", name="logger", node=LoggerConfig)
-    cs.store(group="schema/optimizer", name="adam", node=AdamConfig)
-    cs.store(group="schema/optimizer", name="rmsprop", node=RMSpropConfig)
-    cs.store(group="schema/optimizer", name="lion", node=LionConfig)
-    cs.store(group="schema/optimizer", name="open", node=OpenConfig)
-    cs.store(group="schema/optimizer", name="no_features", node=NoFeaturesConfig)
-    cs.store(group="schema/optimizer", name="optim4rl", node=Optim4RLConfig)
