@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from openrl.config.registry import ENV_FAMILIES, OPTIMIZERS, register_configs
+from openrl.config.registry import ENV_FAMILIES, OPTIMIZERS, env_field_families, register_configs
 from openrl.config.schema import Config, EnvConfig, LoggerConfig, OptimizerConfig, PPOConfig
 from openrl.config.validate import ConfigError, ResolvedOptimizer, resolve_optimizer, validate
 
@@ -23,6 +23,7 @@ __all__ = [
     "ENV_FAMILIES",
     "OPTIMIZERS",
     "apply_budget",
+    "composition_hint",
     "Config",
     "ConfigError",
     "EnvConfig",
@@ -63,6 +64,24 @@ def _override_keys(overrides: list[str] | tuple[str, ...]) -> dict[str, str]:
             k, v = o.lstrip("+").split("=", 1)
             out[k] = v
     return out
+
+
+def composition_hint(overrides: list[str] | tuple[str, ...], message: str) -> str:
+    """Extra lines for a composition error ``message`` caused by another env family's key.
+
+    Hydra's own message for ``env=breakout env.level=labyrinth`` says the key is not in the env's schema
+    (and suggests ``+env.level``, which fails the same way); this names the families that have it.
+    """
+    lines = []
+    for key in _override_keys(overrides):
+        field = key.removeprefix("env.")
+        if not key.startswith("env.") or "." in field or key not in message:
+            continue
+        owners = env_field_families(field)
+        if owners and len(owners) < len(ENV_FAMILIES):
+            who = f"family {owners[0]} has" if len(owners) == 1 else f"families {' and '.join(owners)} have"
+            lines.append(f"{key}: only env {who} this setting; the selected env is of another family")
+    return "".join(f"\n{line}" for line in lines)
 
 
 def apply_budget(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
@@ -107,9 +126,16 @@ def load_config(overrides: list[str] | None = None, config_name: str = "config")
     """Composes ``conf/<config_name>.yaml`` with overrides; returns ``(DictConfig, validated object)``."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException
 
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=list(overrides or []))
+        try:
+            cfg = compose(config_name=config_name, overrides=list(overrides or []))
+        except ConfigCompositionException as e:
+            hint = composition_hint(list(overrides or []), f"{e} {e.__cause__}")
+            if not hint:
+                raise
+            raise ConfigCompositionException(f"{e}{hint}") from e.__cause__
     return cfg, to_object(cfg, list(overrides or []))

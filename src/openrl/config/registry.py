@@ -31,15 +31,22 @@ from omegaconf import MISSING
 
 from openrl.config.schema import (
     AdamConfig,
+    BraxEnvConfig,
+    BsuiteEnvConfig,
     Config,
+    DeepSeaEnvConfig,
     EnvConfig,
+    GridworldEnvConfig,
+    GymnaxEnvConfig,
     LionConfig,
     LoggerConfig,
+    MinAtarEnvConfig,
     NoFeaturesConfig,
     OpenConfig,
     Optim4RLConfig,
     OptimizerConfig,
     PPOConfig,
+    ProbeEnvConfig,
     RMSpropConfig,
 )
 
@@ -248,6 +255,11 @@ def register_env_family(entry: EnvFamily, *, replace: bool = False) -> EnvFamily
     return ENV_FAMILIES.register(entry, replace=replace)
 
 
+def env_field_families(name: str) -> tuple[str, ...]:
+    """The registered env families whose schema has a field ``name`` (for messages)."""
+    return tuple(f.name for f in ENV_FAMILIES if any(x.name == name for x in dataclasses.fields(f.schema)))
+
+
 def optimizer_kind(name: str) -> Kind | None:
     """``handcrafted``/``learned`` for a registered ``optimizer.name``, else None."""
     entry = OPTIMIZERS.get(name)
@@ -275,9 +287,11 @@ def register_configs() -> None:
     cs.store(name="config_schema", node=Config)
     # Not in the env/ppo/logger/optimizer groups: a schema stored there would be listed as a selectable
     # option (optimizer=adam_schema) in --help and in the error for an unknown option.
-    cs.store(group="schema", name="env", node=EnvConfig)
     cs.store(group="schema", name="ppo", node=PPOConfig)
     cs.store(group="schema", name="logger", node=LoggerConfig)
+    _prune(cs, "schema/env", ENV_FAMILIES.names())
+    for family in ENV_FAMILIES:
+        cs.store(group="schema/env", name=family.name, node=family.schema)
     _prune(cs, "schema/optimizer", OPTIMIZERS.names())
     for opt in OPTIMIZERS:
         cs.store(group="schema/optimizer", name=opt.name, node=opt.schema)
@@ -333,13 +347,13 @@ def _check_gridworld(env: Any) -> list[str]:
 
 
 for _family in (
-    EnvFamily("minatar", EnvConfig, "openrl.envs.factory:build_gymnax"),
-    EnvFamily("gymnax", EnvConfig, "openrl.envs.factory:build_gymnax"),
-    EnvFamily("brax", EnvConfig, "openrl.envs.factory:build_brax", _check_brax),
-    EnvFamily("bsuite", EnvConfig, "openrl.envs.factory:build_bsuite", _check_bsuite),
-    EnvFamily("deepsea", EnvConfig, "openrl.envs.factory:build_deepsea", _check_deepsea),
-    EnvFamily("probe", EnvConfig, "openrl.envs.factory:build_probe"),
-    EnvFamily("gridworld", EnvConfig, "openrl.envs.factory:build_gridworld", _check_gridworld),
+    EnvFamily("minatar", MinAtarEnvConfig, "openrl.envs.factory:build_gymnax"),
+    EnvFamily("gymnax", GymnaxEnvConfig, "openrl.envs.factory:build_gymnax"),
+    EnvFamily("brax", BraxEnvConfig, "openrl.envs.factory:build_brax", _check_brax),
+    EnvFamily("bsuite", BsuiteEnvConfig, "openrl.envs.factory:build_bsuite", _check_bsuite),
+    EnvFamily("deepsea", DeepSeaEnvConfig, "openrl.envs.factory:build_deepsea", _check_deepsea),
+    EnvFamily("probe", ProbeEnvConfig, "openrl.envs.factory:build_probe"),
+    EnvFamily("gridworld", GridworldEnvConfig, "openrl.envs.factory:build_gridworld", _check_gridworld),
 ):
     register_env_family(_family)
 
@@ -374,6 +388,7 @@ for _opt in (
 __all__ = [
     "ENV_FAMILIES",
     "GRIDWORLD_LEVELS",
+    "env_field_families",
     "KINDS",
     "OPTIMIZERS",
     "EnvFamily",

@@ -203,7 +203,12 @@ def validate(cfg: Any) -> None:
         errors.append(f"env.family={env.family!r}: allowed values are {', '.join(ENV_FAMILIES.names())}")
     if env.truncation not in TRUNCATION:
         errors.append(f"env.truncation={env.truncation!r}: allowed values are {', '.join(TRUNCATION)}")
-    if family is not None and family.check is not None:
+    if family is not None and type(env) is not family.schema:
+        errors.append(
+            f"env.family={env.family!r}: the env preset extends {type(env).__name__}, not the {env.family} "
+            f"schema {family.schema.__name__} (defaults: [/schema/env/{env.family}@_here_, _self_])"
+        )
+    elif family is not None and family.check is not None:
         errors.extend(family.check(env))
 
     _positive(

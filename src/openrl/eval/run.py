@@ -148,7 +148,7 @@ def compose(overrides: list[str]) -> Any:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from openrl.config import load_config, to_object
+    from openrl.config import composition_hint, load_config, to_object
 
     try:
         if GlobalHydra.instance().is_initialized():
@@ -157,7 +157,9 @@ def compose(overrides: list[str]) -> Any:
             return to_object(hydra.compose(config_name="eval", overrides=list(overrides)), list(overrides))
         return load_config(list(overrides), config_name="eval")[1]
     except (HydraException, OmegaConfBaseException) as e:
-        raise ConfigError(f"cannot compose {' '.join(overrides)}: {e}") from e
+        hint = composition_hint(overrides, f"{e} {e.__cause__}")
+        hint = "" if hint.strip() in str(e) else hint  # load_config already added it
+        raise ConfigError(f"cannot compose {' '.join(overrides)}: {e}{hint}") from e
 
 
 def plan(cfg: Any, overrides: list[str], optimizer_choice: str) -> list[Pair]:
