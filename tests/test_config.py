@@ -187,6 +187,25 @@ def test_wrong_type_rejected():
     assert "ppo.num_envs" in str(ei.value) + str(ei.value.__cause__)
 
 
+@pytest.mark.parametrize(
+    ("env", "key", "owner", "schema"),
+    [
+        ("breakout", "level=labyrinth", "gridworld", "MinAtarEnvConfig"),
+        ("ant", "size=10", "bsuite and deepsea", "BraxEnvConfig"),
+        ("gridworld", "reward_gamma=0.9", "brax", "GridworldEnvConfig"),
+        ("deepsea", "max_size=20", "deepsea", "BsuiteEnvConfig"),  # openrl's Deep Sea, not gymnax's
+    ],
+)
+def test_another_familys_env_key_rejected(env, key, owner, schema):
+    """Each env family accepts only its own fields: a key of another family fails at composition."""
+    with pytest.raises(ConfigCompositionException) as ei:
+        load_config(["experiment=ppo", f"env={env}", f"env.{key}"])
+    field = key.split("=")[0]
+    msg = str(ei.value)
+    assert f"env.{field}: only env famil" in msg and owner in msg and "the selected env is of another" in msg
+    assert f"Key '{field}' not in '{schema}'" in str(ei.value.__cause__)
+
+
 def test_unknown_env_lists_options():
     with pytest.raises(MissingConfigException) as ei:
         load_config(["experiment=ppo", "env=foo"])
@@ -357,9 +376,11 @@ def test_every_float_field_rejects_nan(optimizer):
 
     from openrl.config import validate
 
-    _, obj = load_config(["experiment=single_breakout", "mode=ppo", f"optimizer={optimizer}"])
+    # env=ant: Brax's env schema has a float of its own (reward_gamma); MinAtar's has only adam_return
+    _, obj = load_config(["experiment=single_breakout", "mode=ppo", "env=ant", f"optimizer={optimizer}"])
     paths = [p for p, _, _ in _float_fields(obj)]
     assert {"es.sigma_init", "es.lr", "ppo.clip_eps", "env.reward_gamma", "eval.confidence"} <= set(paths)
+    assert "env.adam_return" in paths
     for i, path in enumerate(paths):
         bad = copy.deepcopy(obj)
         _, node, name = list(_float_fields(bad))[i]

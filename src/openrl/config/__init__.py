@@ -13,18 +13,22 @@ from openrl.config.compose import (
     adam_config,
     apply_budget,
     compose,
+    composition_hint,
     load_config,
     meta_job,
     resolve,
     task_configs,
     to_object,
 )
-from openrl.config.schema import Config, EnvConfig, LoggerConfig, OptimizerConfig, PPOConfig, register_configs
+from openrl.config.registry import ENV_FAMILIES, OPTIMIZERS, register_configs
+from openrl.config.schema import Config, EnvConfig, LoggerConfig, OptimizerConfig, PPOConfig
 from openrl.config.validate import ConfigError, ResolvedOptimizer, resolve_optimizer, validate
 
 __all__ = [
     "BUDGET_KEYS",
     "CONF_DIR",
+    "ENV_FAMILIES",
+    "OPTIMIZERS",
     "Config",
     "ConfigError",
     "EnvConfig",
@@ -36,6 +40,7 @@ __all__ = [
     "adam_config",
     "apply_budget",
     "compose",
+    "composition_hint",
     "load_config",
     "meta_job",
     "register_configs",

@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from openrl.config import overrides as ov
-from openrl.config.schema import register_configs
+from openrl.config.registry import ENV_FAMILIES, env_field_families, register_configs
 from openrl.config.validate import ConfigError, validate
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
@@ -81,6 +81,24 @@ def resolve(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> tup
     return obj, OmegaConf.to_container(budgeted, resolve=True)
 
 
+def composition_hint(overrides: list[str] | tuple[str, ...], message: str) -> str:
+    """Extra lines for a composition error ``message`` caused by another env family's key.
+
+    Hydra's own message for ``env=breakout env.level=labyrinth`` says the key is not in the env's schema
+    (and suggests ``+env.level``, which fails the same way); this names the families that have it.
+    """
+    lines = []
+    for key in ov.as_dict(overrides):
+        field = key.removeprefix("env.")
+        if not key.startswith("env.") or "." in field or key not in message:
+            continue
+        owners = env_field_families(field)
+        if owners and len(owners) < len(ENV_FAMILIES):
+            who = f"family {owners[0]} has" if len(owners) == 1 else f"families {' and '.join(owners)} have"
+            lines.append(f"{key}: only env {who} this setting; the selected env is of another family")
+    return "".join(f"\n{line}" for line in lines)
+
+
 def load_config(overrides: list[str] | None = None, config_name: str = "config") -> tuple[DictConfig, Any]:
     """Composes ``conf/<config_name>.yaml`` with overrides; returns ``(DictConfig, validated object)``.
 
@@ -90,11 +108,18 @@ def load_config(overrides: list[str] | None = None, config_name: str = "config")
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException
 
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = hydra_compose(config_name=config_name, overrides=list(overrides or []))
+        try:
+            cfg = hydra_compose(config_name=config_name, overrides=list(overrides or []))
+        except ConfigCompositionException as e:
+            hint = composition_hint(list(overrides or []), f"{e} {e.__cause__}")
+            if not hint:
+                raise
+            raise ConfigCompositionException(f"{e}{hint}") from e.__cause__
     return cfg, to_object(cfg, list(overrides or []))
 
 
@@ -112,7 +137,9 @@ def compose(overrides: list[str], config_name: str = "config") -> Any:
             return to_object(hydra_compose(config_name=config_name, overrides=list(overrides)), overrides)
         return load_config(list(overrides), config_name=config_name)[1]
     except (HydraException, OmegaConfBaseException) as e:
-        raise ConfigError(f"cannot compose {' '.join(overrides)}: {e}") from e
+        hint = composition_hint(overrides, f"{e} {e.__cause__}")
+        hint = "" if hint.strip() in str(e) else hint  # load_config already added it
+        raise ConfigError(f"cannot compose {' '.join(overrides)}: {e}{hint}") from e
 
 
 def task_configs(cfg: Any, overrides: list[str]) -> list[Any]:

@@ -1,14 +1,17 @@
-"""Structured-config schemas (dataclasses) for every component, registered in Hydra's ConfigStore.
+"""Structured-config schemas (dataclasses) for every component, stored in Hydra's ConfigStore by
+:func:`openrl.config.registry.register_configs`.
 
 The YAML under ``conf/`` is validated against these at composition time: an unknown key or a value of
 the wrong type fails before anything is compiled. Cross-field rules (allowed names, divisibility,
 positivity) live in :mod:`openrl.config.validate` and run right after composition.
 
 Per-optimizer schemas (``AdamConfig``, ``RMSpropConfig``, ``LionConfig``, ``OpenConfig``,
-``NoFeaturesConfig``, ``Optim4RLConfig``) are stored as ``schema/optimizer/<name>`` and extended by
+``NoFeaturesConfig``, ``Optim4RLConfig``; each named by its entry in :mod:`openrl.config.registry`)
+are stored as ``schema/optimizer/<name>`` and extended by
 ``conf/optimizer/<name>.yaml`` (``defaults: [/schema/optimizer/<name>@_here_, _self_]``), so each optimizer
-only accepts its own hyperparameters; the env, PPO and logger presets extend ``schema/env``,
-``schema/ppo`` and ``schema/logger`` the same way. The schemas live outside the selectable groups
+only accepts its own hyperparameters. Env presets extend their family's schema, ``schema/env/<family>``
+(``EnvConfig`` or its family subclass), so each env only accepts its family's fields; the PPO and logger
+presets extend ``schema/ppo`` and ``schema/logger`` the same way. The schemas live outside the selectable groups
 (``optimizer``, ``env``, ``ppo``, ``logger``), so they are not offered as options there.
 
 Tuned values: hyperparameters default to ``null`` ("use the value tuned for the selected env", paper
@@ -18,12 +21,15 @@ Tables 4-6, stored in the YAML's ``tuned`` table). Setting one on the command li
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 
 @dataclass
 class EnvConfig:
+    """The fields every env family has. Each family subclasses it (below) with its own settings, and its
+    schema is stored as ``schema/env/<family>`` (:mod:`openrl.config.registry`), so a key of another
+    family is rejected at composition."""
+
     name: str = MISSING  # short name; key into the optimizers' tuned tables (breakout, ant, ...)
     family: str = MISSING  # minatar | gymnax | brax | bsuite | deepsea | probe | gridworld
     id: str = MISSING  # gymnax id, brax env name, or probe kind
@@ -31,20 +37,61 @@ class EnvConfig:
     # How a time-limit end is treated: "done" = as a terminal (the authors' code, default for
     # reproduction); "bootstrap" = bootstrap from the value of the final observation.
     truncation: str = "done"
-    # Deep Sea (family bsuite: gymnax, fixed size; family deepsea: openrl's, traced size).
-    size: Optional[int] = None  # fixed size; deepsea: null = sample per run from [size_low, size_high]
-    size_low: int = 4  # deepsea: sizes sampled per inner run, uniform in [size_low, size_high]
-    size_high: int = 26  # (paper Sec. 7.2: trained on [4, 26])
-    max_size: int = 50  # deepsea: observation padded to max_size x max_size (paper tests up to 50)
+
+
+# Families without settings of their own still get a class each: the error for another family's key
+# names it ("Key 'level' not in 'MinAtarEnvConfig'"), and a preset cannot extend the wrong family's schema.
+@dataclass
+class MinAtarEnvConfig(EnvConfig):
+    """Family ``minatar``: MinAtar games through gymnax (no settings beyond the common ones)."""
+
+
+@dataclass
+class GymnaxEnvConfig(EnvConfig):
+    """Family ``gymnax``: any gymnax env with a discrete action space (no settings of its own)."""
+
+
+@dataclass
+class ProbeEnvConfig(EnvConfig):
+    """Family ``probe``: the closed-form probe envs (no settings of its own)."""
+
+
+@dataclass
+class BsuiteEnvConfig(EnvConfig):
+    """Family ``bsuite``: gymnax's Deep Sea, one fixed (static) size."""
+
+    size: Optional[int] = None  # required: the observation is size x size
     # Deep Sea action map: false = action 1 is always 'right' (gymnax 0.0.6, which the authors pinned);
-    # true = gymnax 1.0.1's fixed random per-cell map (drawn from key 0). Both deepsea and bsuite.
+    # true = gymnax 1.0.1's fixed random per-cell map (drawn from key 0).
     randomize_actions: bool = False
+
+
+@dataclass
+class DeepSeaEnvConfig(EnvConfig):
+    """Family ``deepsea``: openrl's Deep Sea, size traced (one program trains on many sizes)."""
+
+    size: Optional[int] = None  # fixed size; null = sample per run from [size_low, size_high]
+    size_low: int = 4  # sizes sampled per inner run, uniform in [size_low, size_high]
+    size_high: int = 26  # (paper Sec. 7.2: trained on [4, 26])
+    max_size: int = 50  # observation padded to max_size x max_size (paper tests up to 50)
+    randomize_actions: bool = False  # as for bsuite, reproduced exactly for every size
+
+
+@dataclass
+class BraxEnvConfig(EnvConfig):
+    """Family ``brax``: physics backend, episode length and the running normalisations."""
+
     backend: str = "positional"  # brax physics backend
-    episode_length: int = 1000  # brax episode length
-    normalize_obs: bool = False  # brax: running observation normalisation
-    normalize_reward: bool = False  # brax: running discounted-return reward scaling
-    reward_gamma: float = 0.99  # brax reward normalisation discount
-    # gridworld (family: gridworld): level type, sampled once per training run from the run's key
+    episode_length: int = 1000
+    normalize_obs: bool = False  # running observation normalisation
+    normalize_reward: bool = False  # running discounted-return reward scaling
+    reward_gamma: float = 0.99  # reward normalisation discount
+
+
+@dataclass
+class GridworldEnvConfig(EnvConfig):
+    """Family ``gridworld``: the level type, sampled once per training run from the run's key."""
+
     level: Optional[str] = None  # rand_all | rand_dense | rand_sparse | rand_long | standard_maze | ...
     faithful_sampling: bool = True  # authors' object-spawn rule: docs/faithfulness.md
     inclusive_ranges: bool = False  # rand_all: {1..5} objects, side {4..10} (code); True: {1..6}, {4..11}
@@ -269,19 +316,3 @@ class Config:
     # ppo.total_timesteps, meta.eval_every, meta.validation_seeds, meta.final_eval_seeds.
     budget: str = "paper"
     budgets: Dict[str, Dict[str, Any]] = field(default_factory=dict)
-
-
-def register_configs() -> None:
-    cs = ConfigStore.instance()
-    cs.store(name="config_schema", node=Config)
-    # Not in the env/ppo/logger/optimizer groups: a schema stored there would be listed as a selectable
-    # option (optimizer=adam_schema) in --help and in the error for an unknown option.
-    cs.store(group="schema", name="env", node=EnvConfig)
-    cs.store(group="schema", name="ppo", node=PPOConfig)
-    cs.store(group="schema", name="logger", node=LoggerConfig)
-    cs.store(group="schema/optimizer", name="adam", node=AdamConfig)
-    cs.store(group="schema/optimizer", name="rmsprop", node=RMSpropConfig)
-    cs.store(group="schema/optimizer", name="lion", node=LionConfig)
-    cs.store(group="schema/optimizer", name="open", node=OpenConfig)
-    cs.store(group="schema/optimizer", name="no_features", node=NoFeaturesConfig)
-    cs.store(group="schema/optimizer", name="optim4rl", node=Optim4RLConfig)

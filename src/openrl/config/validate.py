@@ -12,17 +12,11 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-ENV_FAMILIES = ("minatar", "gymnax", "brax", "bsuite", "deepsea", "probe", "gridworld")
-# Gridworld level types (openrl.envs.gridworld.LEVELS; kept here so validation does not import jax).
-GRIDWORLD_LEVELS = (
-    "rand_all",
-    "rand_dense",
-    "rand_sparse",
-    "rand_long",
-    "standard_maze",
-    "sixteen_rooms",
-    "labyrinth",
-)
+# GRIDWORLD_LEVELS is re-exported: the gridworld family's rules (and its allowed levels) live with its
+# registry entry.
+from openrl.config.registry import ENV_FAMILIES, OPTIMIZERS, OptimizerEntry
+from openrl.config.registry import GRIDWORLD_LEVELS as GRIDWORLD_LEVELS
+
 ACTIVATIONS = ("relu", "tanh")
 TRUNCATION = ("done", "bootstrap")
 SHUFFLES = ("packed_sort", "jax_permutation")  # openrl.ppo.train.SHUFFLES
@@ -31,34 +25,6 @@ WANDB_MODES = ("auto", "online", "offline", "disabled")
 MODES = ("ppo", "meta")
 ES_STRATEGIES = ("open_es",)
 FITNESS_SHAPING = ("centered_rank", "identity")
-HANDCRAFTED = {"adam": ("lr", "b1", "b2"), "rmsprop": ("lr", "decay"), "lion": ("lr", "b1", "b2")}
-# Learned optimizers: the schema fields passed through to make_rule (no tuned table, no learning rate).
-_LEARNED_COMMON = (
-    "gru_features",
-    "hidden",
-    "alpha1",
-    "alpha2",
-    "weights",
-    "separated",
-    "analysis",
-    "batching",
-)
-LEARNED = {
-    "open": (
-        *_LEARNED_COMMON,
-        "alpha3",
-        "use_training_prop",
-        "use_batch_prop",
-        "use_dormancy",
-        "use_layer_prop",
-        "use_stochasticity",
-    ),
-    "no_features": _LEARNED_COMMON,
-    "optim4rl": ("gru_features", "hidden", "weights", "batching"),
-}
-# Learned optimizers that still have a per-env tuned learning rate (Optim4RL: 0.1 x Adam's, Tables 4-5).
-LEARNED_TUNED = {"optim4rl": ("lr",)}
-
 
 META_INITS = ("zeros", "random", "weights")  # openrl.meta.init
 
@@ -116,26 +82,51 @@ class ResolvedOptimizer:
 def resolve_optimizer(opt: Any, env_name: str) -> ResolvedOptimizer:
     """Fills ``null`` hyperparameters from ``opt.tuned[env_name]``; explicit values win.
 
-    Learned optimizers (``LEARNED``) pass their architecture/weights fields through unchanged; they
-    have no tuned table and never anneal.
+    Which fields are tuned and which pass through unchanged comes from the optimizer's registry entry
+    (:mod:`openrl.config.registry`). Learned optimizers never anneal.
+
+    Raises:
+        ConfigError: ``opt.name`` is not a registered optimizer.
     """
+    entry = OPTIMIZERS.get(opt.name)
+    if entry is None:
+        raise ConfigError(_unknown_optimizer(opt.name))
     tuned = dict(opt.tuned.get(env_name, {}) or {})
-    if opt.name in LEARNED:
-        values = [(k, getattr(opt, k)) for k in LEARNED[opt.name]]
-        for k in LEARNED_TUNED.get(opt.name, ()):
-            v = getattr(opt, k)
-            values.append((k, tuned.get(k) if v is None else v))
-        return ResolvedOptimizer(opt.name, False, tuple(values))
-    names = HANDCRAFTED.get(opt.name, ())
-    values = []
-    for k in names:
-        v = getattr(opt, k)
-        values.append((k, tuned.get(k) if v is None else v))
-    for k in ("eps", "weight_decay"):
-        if hasattr(opt, k):
-            values.append((k, getattr(opt, k)))
+    resolved = [(k, tuned.get(k) if getattr(opt, k) is None else getattr(opt, k)) for k in entry.tuned]
+    passed = [(k, getattr(opt, k)) for k in entry.passthrough]
+    if entry.kind == "learned":
+        return ResolvedOptimizer(opt.name, False, tuple(passed + resolved))
     anneal = opt.anneal_lr if opt.anneal_lr is not None else bool(tuned.get("anneal_lr", False))
-    return ResolvedOptimizer(opt.name, bool(anneal), tuple(values))
+    return ResolvedOptimizer(opt.name, bool(anneal), tuple(resolved + passed))
+
+
+def _unknown_optimizer(name: str) -> str:
+    return f"optimizer.name={name!r}: allowed values are {', '.join(OPTIMIZERS.names())}"
+
+
+def _check_tuned_values(errors: list[str], opt: Any, entry: OptimizerEntry, env_name: str) -> None:
+    """Every tuned field resolves to a value, and the ``tuned:`` table holds no unknown keys."""
+    resolved = resolve_optimizer(opt, env_name)
+    for k in entry.tuned:
+        v = getattr(resolved, k)
+        if v is None:
+            tuned_for = ", ".join(sorted(opt.tuned)) or "none"
+            errors.append(
+                f"optimizer.{k}: no value given and no tuned {opt.name} value for env {env_name!r} "
+                f"(tuned for: {tuned_for}); set it, e.g. optimizer.{k}=..."
+            )
+        elif entry.kind == "learned":
+            if not (v > 0 and math.isfinite(v)):
+                errors.append(f"optimizer.{k}={v}: must be a positive number")
+        elif k == "lr" and v <= 0:
+            errors.append(f"optimizer.lr={v}: must be positive")
+        elif k != "lr" and not 0.0 <= v < 1.0:
+            errors.append(f"optimizer.{k}={v}: must lie in [0, 1)")
+    allowed = (*entry.tuned, "anneal_lr") if entry.kind == "handcrafted" else entry.tuned
+    for e, vals in opt.tuned.items():
+        for k in vals or {}:
+            if k not in allowed:
+                errors.append(f"optimizer.tuned.{e}.{k}: unknown; allowed keys are {', '.join(allowed)}")
 
 
 def _positive(errors: list[str], prefix: str, obj: Any, names: tuple[str, ...]) -> None:
@@ -145,9 +136,11 @@ def _positive(errors: list[str], prefix: str, obj: Any, names: tuple[str, ...]) 
             errors.append(f"{prefix}.{n}={v!r}: must be a positive number")
 
 
-def _validate_learned(errors: list[str], opt: Any, env_name: str) -> None:
+def _validate_learned(errors: list[str], opt: Any, entry: OptimizerEntry, env_name: str) -> None:
     """Architecture sizes, multipliers, no annealing, and a weights file that exists and fits."""
     for n in ("gru_features", "hidden"):
+        if not hasattr(opt, n):  # a registered learned optimizer need not have a GRU
+            continue
         v = getattr(opt, n)
         if not isinstance(v, int) or v < 1:
             errors.append(f"optimizer.{n}={v!r}: must be a positive integer")
@@ -157,26 +150,11 @@ def _validate_learned(errors: list[str], opt: Any, env_name: str) -> None:
     if hasattr(opt, "batching") and opt.batching not in BATCHING:
         errors.append(f"optimizer.batching={opt.batching!r}: allowed values are {', '.join(BATCHING)}")
     if opt.anneal_lr:
-        what = "has no learning-rate schedule" if opt.name in LEARNED_TUNED else "has no learning rate"
+        what = "has no learning-rate schedule" if entry.tuned else "has no learning rate"
         errors.append(f"optimizer.anneal_lr=true: {opt.name} is a learned optimizer and {what}")
-    if opt.name in LEARNED_TUNED:
-        resolved = resolve_optimizer(opt, env_name)
-        for k in LEARNED_TUNED[opt.name]:
-            v = getattr(resolved, k)
-            if v is None:
-                tuned_for = ", ".join(sorted(opt.tuned)) or "none"
-                errors.append(
-                    f"optimizer.{k}: no value given and no tuned {opt.name} value for env {env_name!r} "
-                    f"(tuned for: {tuned_for}); set it, e.g. optimizer.{k}=..."
-                )
-            elif not (v > 0 and math.isfinite(v)):
-                errors.append(f"optimizer.{k}={v}: must be a positive number")
-        for e, vals in opt.tuned.items():
-            for k in vals or {}:
-                if k not in LEARNED_TUNED[opt.name]:
-                    allowed = ", ".join(LEARNED_TUNED[opt.name])
-                    errors.append(f"optimizer.tuned.{e}.{k}: unknown; allowed keys are {allowed}")
-    if opt.weights is None or any(e.startswith("optimizer.") for e in errors):
+    if entry.tuned:
+        _check_tuned_values(errors, opt, entry, env_name)
+    if getattr(opt, "weights", None) is None or any(e.startswith("optimizer.") for e in errors):
         return
     path = Path(os.path.expanduser(str(opt.weights)))
     # pretrained:NAME is resolved (verified, downloaded if allowed) by the loader below
@@ -193,23 +171,6 @@ def _validate_learned(errors: list[str], opt: Any, env_name: str) -> None:
         make_rule(resolve_optimizer(opt, env_name)).default_params()
     except (OSError, ValueError) as e:
         errors.append(f"optimizer.weights={opt.weights!r}: {e}")
-
-
-def _validate_deepsea(errors: list[str], env: Any) -> None:
-    """openrl's Deep Sea: sizes fit the padded observation (``max_size``) and the range is not empty."""
-    if env.max_size < 1:
-        errors.append(f"env.max_size={env.max_size}: must be a positive integer")
-        return
-    if env.size is not None:
-        if not 1 <= env.size <= env.max_size:
-            errors.append(f"env.size={env.size}: must lie in [1, env.max_size={env.max_size}]")
-        return
-    for n in ("size_low", "size_high"):
-        v = getattr(env, n)
-        if not 1 <= v <= env.max_size:
-            errors.append(f"env.{n}={v}: must lie in [1, env.max_size={env.max_size}]")
-    if env.size_low > env.size_high:
-        errors.append(f"env.size_low={env.size_low}: must be <= env.size_high={env.size_high}")
 
 
 def _non_finite(node: Any, prefix: str = "") -> list[tuple[str, float]]:
@@ -237,18 +198,18 @@ def validate(cfg: Any) -> None:
     errors: list[str] = []
     env, ppo, opt = cfg.env, cfg.ppo, cfg.optimizer
 
-    if env.family not in ENV_FAMILIES:
-        errors.append(f"env.family={env.family!r}: allowed values are {', '.join(ENV_FAMILIES)}")
+    family = ENV_FAMILIES.get(env.family)
+    if family is None:
+        errors.append(f"env.family={env.family!r}: allowed values are {', '.join(ENV_FAMILIES.names())}")
     if env.truncation not in TRUNCATION:
         errors.append(f"env.truncation={env.truncation!r}: allowed values are {', '.join(TRUNCATION)}")
-    if env.family == "bsuite" and (env.size is None or env.size < 1):
-        errors.append(f"env.size={env.size!r}: Deep Sea needs a positive integer size")
-    if env.family == "deepsea":
-        _validate_deepsea(errors, env)
-    if env.family == "brax" and env.episode_length <= 0:
-        errors.append(f"env.episode_length={env.episode_length}: must be positive")
-    if env.family == "gridworld" and env.level not in GRIDWORLD_LEVELS:
-        errors.append(f"env.level={env.level!r}: allowed values are {', '.join(GRIDWORLD_LEVELS)}")
+    if family is not None and type(env) is not family.schema:
+        errors.append(
+            f"env.family={env.family!r}: the env preset extends {type(env).__name__}, not the {env.family} "
+            f"schema {family.schema.__name__} (defaults: [/schema/env/{env.family}@_here_, _self_])"
+        )
+    elif family is not None and family.check is not None:
+        errors.extend(family.check(env))
 
     _positive(
         errors,
@@ -289,27 +250,19 @@ def validate(cfg: Any) -> None:
                 "no PPO update would run"
             )
 
-    if opt.name in HANDCRAFTED:
-        resolved = resolve_optimizer(opt, env.name)
-        for k in HANDCRAFTED[opt.name]:
-            v = getattr(resolved, k)
-            if v is None:
-                tuned_for = ", ".join(sorted(opt.tuned)) or "none"
-                errors.append(
-                    f"optimizer.{k}: no value given and no tuned {opt.name} value for env {env.name!r} "
-                    f"(tuned for: {tuned_for}); set it, e.g. optimizer.{k}=..."
-                )
-            elif k == "lr" and v <= 0:
-                errors.append(f"optimizer.lr={v}: must be positive")
-            elif k != "lr" and not 0.0 <= v < 1.0:
-                errors.append(f"optimizer.{k}={v}: must lie in [0, 1)")
-        allowed = (*HANDCRAFTED[opt.name], "anneal_lr")
-        for e, vals in opt.tuned.items():
-            for k in vals or {}:
-                if k not in allowed:
-                    errors.append(f"optimizer.tuned.{e}.{k}: unknown; allowed keys are {', '.join(allowed)}")
-    if opt.name in LEARNED:
-        _validate_learned(errors, opt, env.name)
+    entry = OPTIMIZERS.get(opt.name)
+    if entry is None:
+        errors.append(_unknown_optimizer(opt.name))
+    elif type(opt) is not entry.schema:
+        errors.append(
+            f"optimizer.name={opt.name!r}: the preset extends {type(opt).__name__}, not {opt.name}'s schema "
+            f"{entry.schema.__name__} (defaults: [/schema/optimizer/{opt.name}@_here_, _self_])"
+        )
+        entry = None
+    elif entry.kind == "handcrafted":
+        _check_tuned_values(errors, opt, entry, env.name)
+    else:
+        _validate_learned(errors, opt, entry, env.name)
 
     if cfg.mode not in MODES:
         errors.append(f"mode={cfg.mode!r}: allowed values are {', '.join(MODES)}")
@@ -353,7 +306,7 @@ def validate(cfg: Any) -> None:
             errors.append(
                 "meta.antithetic_task_sampling=true needs es.antithetic=true (pairs are antithetic)"
             )
-        if opt.name in HANDCRAFTED:
+        if entry is not None and entry.kind == "handcrafted":
             errors.append(
                 f"optimizer={opt.name}: meta-training needs a learned optimizer (e.g. optimizer=open)"
             )

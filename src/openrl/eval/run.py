@@ -20,11 +20,13 @@ from typing import Any
 
 import jax
 import numpy as np
+import yaml
 from omegaconf import OmegaConf
 
 from openrl.builders import build_trainer
 from openrl.config import CONF_DIR, ConfigError, compose
 from openrl.config import overrides as ov
+from openrl.config.registry import optimizer_kind
 from openrl.eval import report
 from openrl.optimizers.weights import OPTIMIZER_FILE, resolve_weights_path, sha256_file
 from openrl.ppo.runner import curve_arrays, run_seeds
@@ -72,6 +74,29 @@ def available_presets() -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml"))
 
 
+def preset_optimizer(preset: str, _seen: tuple[str, ...] = ()) -> str | None:
+    """The ``optimizer.name`` a ``conf/optimizer`` preset selects, read from its YAML without composing.
+
+    Follows the preset's ``defaults`` (``open_pretrained`` -> ``open`` -> ``/schema/optimizer/open``), so
+    a preset's kind is known before the (slower) composition of every pair. None when it cannot tell.
+    """
+    path = CONF_DIR / "optimizer" / f"{preset}.yaml"
+    if preset in _seen or not path.is_file():
+        return None
+    doc = yaml.safe_load(path.read_text()) or {}
+    if isinstance(doc.get("name"), str):
+        return doc["name"]
+    for d in reversed(doc.get("defaults") or []):  # later defaults win, as in Hydra
+        if not isinstance(d, str) or d == "_self_":
+            continue
+        if d.startswith("/schema/optimizer/"):
+            return d.removeprefix("/schema/optimizer/").split("@", 1)[0]
+        found = preset_optimizer(d.split("@", 1)[0], (*_seen, preset))
+        if found is not None:
+            return found
+    return None
+
+
 def parse_entry(entry: str) -> OptimizerSpec:
     """``"adam"``, ``"open@path.npy"``, ``"OPEN=open_pretrained"`` -> :class:`OptimizerSpec`."""
     # a label is "LABEL=" before the preset; "=" inside the weights path (glob of a sweep dir) is not one
@@ -83,7 +108,7 @@ def parse_entry(entry: str) -> OptimizerSpec:
         raise ConfigError(
             f"eval.optimizers: {entry!r}: unknown optimizer preset {preset!r}; available: {', '.join(presets)}"
         )
-    if weights and preset in ("adam", "rmsprop", "lion"):
+    if weights and optimizer_kind(preset_optimizer(preset) or "") == "handcrafted":
         raise ConfigError(f"eval.optimizers: {entry!r}: {preset} is handcrafted and takes no weights file")
     return OptimizerSpec(label=label.strip() or preset, preset=preset, weights=weights or None)
 

@@ -1,9 +1,18 @@
-"""``make_rule(optimizer_cfg)``: builds an :class:`UpdateRule` from its (resolved) config."""
+"""``make_rule(optimizer_cfg)``: builds an :class:`UpdateRule` from its (resolved) config.
+
+Dispatch goes through the optimizer registry (:mod:`openrl.config.registry`): a handcrafted entry
+becomes an :class:`OptaxRule` over its traced hyperparameters, a learned entry's ``build`` makes its rule.
+The builders of openrl's learned optimizers are below.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from openrl.config.registry import OPTIMIZERS
+from openrl.config.validate import resolve_optimizer
 from openrl.optimizers.base import UpdateRule
-from openrl.optimizers.handcrafted import OptaxRule, hyper_names
+from openrl.optimizers.handcrafted import OptaxRule
 from openrl.optimizers.open import OpenRule, no_features
 from openrl.optimizers.optim4rl import Optim4RLRule
 
@@ -16,7 +25,7 @@ _OPEN_SWITCHES = (
 )
 
 
-def _learned_common(cfg) -> dict:
+def _learned_common(cfg: Any) -> dict[str, Any]:
     return {
         "gru_features": int(cfg.gru_features),
         "hidden": int(cfg.hidden),
@@ -29,38 +38,50 @@ def _learned_common(cfg) -> dict:
     }
 
 
-def make_rule(cfg) -> UpdateRule:
+def build_open(cfg: Any) -> OpenRule:
+    """OPEN from a resolved ``optimizer=open`` config (registry entry ``open``)."""
+    switches = {k: bool(getattr(cfg, k)) for k in _OPEN_SWITCHES}
+    return OpenRule(**_learned_common(cfg), alpha3=float(cfg.alpha3), **switches, name="open")
+
+
+def build_no_features(cfg: Any) -> OpenRule:
+    """The No Features baseline from a resolved config (registry entry ``no_features``)."""
+    return no_features(**_learned_common(cfg))
+
+
+def build_optim4rl(cfg: Any) -> Optim4RLRule:
+    """Optim4RL from a resolved config (registry entry ``optim4rl``); its tuned ``lr`` must be resolved."""
+    if cfg.lr is None:
+        raise ValueError("optimizer.lr: optim4rl needs a learning rate (tuned value or explicit)")
+    return Optim4RLRule(
+        lr=float(cfg.lr),
+        gru_features=int(cfg.gru_features),
+        hidden=int(cfg.hidden),
+        weights=None if cfg.weights is None else str(cfg.weights),
+        batching=str(cfg.batching),
+    )
+
+
+def make_rule(cfg: Any) -> UpdateRule:
     """``cfg`` is a resolved optimizer config (see :func:`openrl.config.resolve_optimizer`)."""
-    if cfg.name in ("adam", "rmsprop", "lion"):
-        hypers = tuple((k, float(getattr(cfg, k))) for k in hyper_names(cfg.name))
+    entry = OPTIMIZERS.get(cfg.name)
+    if entry is None:
+        raise ValueError(f"optimizer.name={cfg.name!r} has no update rule")
+    if entry.kind == "handcrafted":
+        hypers = tuple((k, float(getattr(cfg, k))) for k in entry.rule_params)
         return OptaxRule(
             cfg.name, hypers, anneal_lr=bool(cfg.anneal_lr), eps=float(getattr(cfg, "eps", 1e-8))
         )
-    if cfg.name == "open":
-        switches = {k: bool(getattr(cfg, k)) for k in _OPEN_SWITCHES}
-        return OpenRule(**_learned_common(cfg), alpha3=float(cfg.alpha3), **switches, name="open")
-    if cfg.name == "no_features":
-        return no_features(**_learned_common(cfg))
-    if cfg.name == "optim4rl":
-        if cfg.lr is None:
-            raise ValueError("optimizer.lr: optim4rl needs a learning rate (tuned value or explicit)")
-        return Optim4RLRule(
-            lr=float(cfg.lr),
-            gru_features=int(cfg.gru_features),
-            hidden=int(cfg.hidden),
-            weights=None if cfg.weights is None else str(cfg.weights),
-            batching=str(cfg.batching),
-        )
-    raise ValueError(f"optimizer.name={cfg.name!r} has no update rule")
+    return entry.builder()(cfg)
 
 
-def learned_architectures() -> dict[str, OpenRule | Optim4RLRule]:
+def learned_architectures() -> dict[str, UpdateRule]:
     """Learned-optimizer architectures whose flat weights openrl loads, keyed by their ``conf/optimizer``
-    preset (``optimizer=<name>``). Optim4RL's learning rate is not part of its weights (placeholder 1.0)."""
-    return {
-        "open": OpenRule(),
-        "open_large": OpenRule(gru_features=16, hidden=32),
-        "no_features": no_features(),
-        "optim4rl": Optim4RLRule(lr=1.0),
-        "optim4rl_large": Optim4RLRule(lr=1.0, gru_features=16, hidden=32),
-    }
+    preset (``optimizer=<name>``): every registered learned optimizer's ``architectures``, each built from
+    its schema's defaults with the entry's size overrides (Optim4RL: placeholder learning rate 1.0, which
+    is not part of its weights)."""
+    out: dict[str, UpdateRule] = {}
+    for entry in OPTIMIZERS:
+        for preset, overrides in entry.architectures.items():
+            out[preset] = make_rule(resolve_optimizer(entry.schema(**overrides), ""))
+    return out

@@ -1,5 +1,9 @@
 """Handcrafted optimizers (Adam, RMSprop, Lion) from optax behind the :class:`UpdateRule` interface.
 
+Each is a registry entry (:mod:`openrl.config.registry`) whose ``build`` is a *direction* function here:
+``direction(hp, eps)`` returns the optax transform without the learning rate. :class:`OptaxRule` looks it
+up by name, so a new handcrafted optimizer needs no change in this module.
+
 Hyperparameters (learning rate, betas/decay) are traced ``rule_params`` rather than Python constants,
 so a tuning grid (paper Tables 4-6) can be ``vmap``-ped in one compiled program. The optax transform is
 rebuilt inside the traced function each call; its state layout depends only on the parameter shapes.
@@ -10,6 +14,7 @@ update's epochs and minibatches.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,30 +22,44 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from openrl.config.registry import OPTIMIZERS
 from openrl.optimizers.base import Params, UpdateContext
 
 
-def _build(name: str, hp: dict[str, jax.Array], eps: float) -> optax.GradientTransformation:
-    """The optax transform without the learning rate (applied afterwards, so it can be annealed)."""
-    if name == "adam":
-        return optax.scale_by_adam(b1=hp["b1"], b2=hp["b2"], eps=eps)
-    if name == "rmsprop":
-        return optax.scale_by_rms(decay=hp["decay"], eps=eps)
-    if name == "lion":
-        # optax.lion adds decoupled weight decay (default 1e-3) after the sign update; the paper uses
-        # optax's implementation, so the decay is part of the faithful rule (config: weight_decay).
-        return optax.chain(
-            optax.scale_by_lion(b1=hp["b1"], b2=hp["b2"]), optax.add_decayed_weights(hp["weight_decay"])
-        )
-    raise ValueError(f"unknown handcrafted optimizer {name!r}")
+def adam_direction(hp: Mapping[str, jax.Array], eps: float) -> optax.GradientTransformation:
+    """Adam's direction (``lr`` is applied afterwards, so it can be annealed)."""
+    return optax.scale_by_adam(b1=hp["b1"], b2=hp["b2"], eps=eps)
 
 
-_HYPERS = {"adam": ("lr", "b1", "b2"), "rmsprop": ("lr", "decay"), "lion": ("lr", "b1", "b2", "weight_decay")}
+def rmsprop_direction(hp: Mapping[str, jax.Array], eps: float) -> optax.GradientTransformation:
+    """RMSprop's direction (``lr`` is applied afterwards)."""
+    return optax.scale_by_rms(decay=hp["decay"], eps=eps)
+
+
+def lion_direction(hp: Mapping[str, jax.Array], eps: float) -> optax.GradientTransformation:
+    """Lion's direction plus decoupled weight decay (``lr`` is applied afterwards).
+
+    optax.lion adds decoupled weight decay (default 1e-3) after the sign update; the paper uses optax's
+    implementation, so the decay is part of the faithful rule (config: weight_decay).
+    """
+    return optax.chain(
+        optax.scale_by_lion(b1=hp["b1"], b2=hp["b2"]), optax.add_decayed_weights(hp["weight_decay"])
+    )
+
+
+def _build(name: str, hp: Mapping[str, jax.Array], eps: float) -> optax.GradientTransformation:
+    """The registered direction of optimizer ``name`` (the entry's ``build``), without the learning rate."""
+    entry = OPTIMIZERS.get(name)
+    if entry is None or entry.kind != "handcrafted":
+        known = ", ".join(e.name for e in OPTIMIZERS if e.kind == "handcrafted")
+        raise ValueError(f"unknown handcrafted optimizer {name!r} (registered: {known})")
+    return entry.builder()(hp, eps)
 
 
 @dataclass(frozen=True)
 class OptaxRule:
-    """Adam / RMSprop / Lion with traced hyperparameters and optional linear LR annealing."""
+    """A registered handcrafted optimizer (Adam, RMSprop, Lion, ...) with traced hyperparameters and
+    optional linear LR annealing."""
 
     name: str
     hypers: tuple[tuple[str, float], ...]  # e.g. (("lr", 0.01), ("b1", 0.9), ("b2", 0.99))
@@ -67,4 +86,5 @@ class OptaxRule:
 
 
 def hyper_names(name: str) -> tuple[str, ...]:
-    return _HYPERS[name]
+    """The traced hyperparameters of handcrafted optimizer ``name`` (its registry entry's ``rule_params``)."""
+    return OPTIMIZERS[name].rule_params

@@ -1,0 +1,402 @@
+"""Registries of optimizers and env families: the one table of what openrl can build.
+
+Why: an optimizer or env family used to be spelled out in many places (a schema and its ConfigStore
+line, copied name lists in validation, if-chains in both factories, the eval CLI's handcrafted tuple).
+Now each is one entry here; the schemas stored in Hydra's ConfigStore, the allowed names and kinds that
+validation checks, ``make_rule``, ``make_env`` and the architectures of flat weights files are all read
+from these tables.
+
+This module imports no jax, flax or brax: config validation and the console scripts' ``--help`` import
+it. Builders are therefore given as ``"module:attribute"`` strings (or callables) and imported on first
+use, so selecting Breakout never loads Brax.
+
+Register your own with :func:`register_optimizer` / :func:`register_env_family` (or ``.register`` on
+:data:`OPTIMIZERS` / :data:`ENV_FAMILIES`); :meth:`Registry.registered` is a context manager that
+removes the entry again (tests), and :func:`register_configs` stores every registered schema in
+Hydra's ConfigStore as ``schema/optimizer/<name>`` and ``schema/env/<family>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Generic, Literal, TypeVar
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from openrl.config.schema import (
+    AdamConfig,
+    BraxEnvConfig,
+    BsuiteEnvConfig,
+    Config,
+    DeepSeaEnvConfig,
+    EnvConfig,
+    GridworldEnvConfig,
+    GymnaxEnvConfig,
+    LionConfig,
+    LoggerConfig,
+    MinAtarEnvConfig,
+    NoFeaturesConfig,
+    OpenConfig,
+    Optim4RLConfig,
+    OptimizerConfig,
+    PPOConfig,
+    ProbeEnvConfig,
+    RMSpropConfig,
+)
+
+Kind = Literal["handcrafted", "learned"]
+KINDS: tuple[Kind, ...] = ("handcrafted", "learned")
+# A callable, or "package.module:attribute" imported on first use (keeps jax off light import paths).
+Target = Callable[..., Any] | str
+# Fields every optimizer schema has that are not hyperparameters of the rule.
+_OPTIMIZER_BOOKKEEPING = ("name", "anneal_lr", "tuned")
+
+
+def load_target(target: Target) -> Any:
+    """The object a :data:`Target` names (``"openrl.optimizers.factory:build_open"`` -> the function)."""
+    if not isinstance(target, str):
+        return target
+    module, sep, attr = target.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"builder {target!r}: expected 'package.module:attribute' or a callable")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _schema_default(schema: type, name: str) -> Any:
+    for f in dataclasses.fields(schema):
+        if f.name == name:
+            return f.default
+    return MISSING
+
+
+@dataclass(frozen=True)
+class OptimizerEntry:
+    """Everything openrl needs to know about one optimizer (``optimizer.name``).
+
+    Attributes:
+        name: the ``optimizer.name`` value; the schema's ``name`` must default to it.
+        kind: ``handcrafted`` (hyperparameters are traced ``rule_params``, may anneal, cannot be
+            meta-trained) or ``learned`` (``rule_params`` are meta-parameters, no annealing).
+        schema: the structured-config dataclass (an :class:`OptimizerConfig` subclass), stored as
+            ``schema/optimizer/<name>``; ``conf/optimizer/*.yaml`` presets extend it.
+        display: the optimizer's name for readers (reports, figure legends).
+        build: handcrafted: ``direction(hp, eps) -> optax.GradientTransformation``, the update direction
+            *without* the learning rate (applied, and annealed, by ``OptaxRule``); learned:
+            ``build(resolved_config) -> UpdateRule``. A callable or a ``"module:attribute"`` string.
+        tuned: fields that default to ``null`` and are filled from the preset's per-env ``tuned:`` table
+            (paper Tables 4-6). Handcrafted: must resolve to a value; ``lr`` must be positive, the
+            others lie in [0, 1).
+        traced: handcrafted only: the fields passed to ``direction`` as traced hyperparameters
+            (``rule_params``, so a tuning grid is one compiled program); default: ``tuned``. Must
+            include ``lr``.
+        architectures: learned only: ``{conf/optimizer preset: schema field overrides}`` of every size
+            whose flat weights files openrl loads (``openrl-import-weights --arch``, the optax drop-in,
+            inferring an architecture from a vector's length).
+    """
+
+    name: str
+    kind: Kind
+    schema: type
+    display: str
+    build: Target
+    tuned: tuple[str, ...] = ()
+    traced: tuple[str, ...] | None = None
+    architectures: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Mistakes here would otherwise surface as an AttributeError deep inside a compiled run.
+        if self.kind not in KINDS:
+            raise ValueError(f"optimizer {self.name!r}: kind={self.kind!r}, expected one of {KINDS}")
+        if not (isinstance(self.schema, type) and issubclass(self.schema, OptimizerConfig)):
+            raise TypeError(f"optimizer {self.name!r}: schema must be an OptimizerConfig dataclass")
+        if _schema_default(self.schema, "name") != self.name:
+            raise ValueError(
+                f"optimizer {self.name!r}: {self.schema.__name__}.name must default to {self.name!r}"
+            )
+        known = {f.name for f in dataclasses.fields(self.schema)}
+        unknown = [k for k in (*self.tuned, *(self.traced or ())) if k not in known]
+        if unknown:
+            raise ValueError(f"optimizer {self.name!r}: {unknown} are not fields of {self.schema.__name__}")
+        if self.kind == "handcrafted" and "lr" not in self.rule_params:
+            raise ValueError(f"optimizer {self.name!r}: a handcrafted optimizer's traced fields need 'lr'")
+        if self.kind == "handcrafted" and self.architectures:
+            raise ValueError(f"optimizer {self.name!r}: architectures are for learned optimizers")
+        object.__setattr__(self, "tuned", tuple(self.tuned))
+        frozen = {k: MappingProxyType(dict(v)) for k, v in self.architectures.items()}
+        object.__setattr__(self, "architectures", MappingProxyType(frozen))
+
+    @property
+    def rule_params(self) -> tuple[str, ...]:
+        """Handcrafted: the traced hyperparameters, in the order ``OptaxRule`` stores them."""
+        return tuple(self.traced) if self.traced is not None else self.tuned
+
+    @property
+    def passthrough(self) -> tuple[str, ...]:
+        """Schema fields handed to the builder unchanged (not tuned per env), in schema order."""
+        skip = {*_OPTIMIZER_BOOKKEEPING, *self.tuned}
+        return tuple(f.name for f in dataclasses.fields(self.schema) if f.name not in skip)
+
+    def builder(self) -> Callable[..., Any]:
+        """The build callable, imported now (this may import jax)."""
+        return load_target(self.build)
+
+
+@dataclass(frozen=True)
+class EnvFamily:
+    """One env family (``env.family``): how its configs look, are checked and become a ``VecEnv``.
+
+    Attributes:
+        name: the ``env.family`` value.
+        schema: the structured-config dataclass (:class:`EnvConfig` or a subclass with the family's own
+            fields), stored as ``schema/env/<name>``; ``conf/env/*.yaml`` of this family extend it, so a
+            key of another family is rejected at composition.
+        build: ``build(env_config, num_envs) -> VecEnv``; a callable or ``"module:attribute"``.
+        check: optional cross-field rules: ``check(env_config)`` returns error messages, each starting
+            ``env.<field>=<value>:`` and saying what is allowed.
+    """
+
+    name: str
+    schema: type
+    build: Target
+    check: Callable[[Any], Iterable[str]] | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.schema, type) and issubclass(self.schema, EnvConfig)):
+            raise TypeError(f"env family {self.name!r}: schema must be an EnvConfig dataclass")
+
+    def builder(self) -> Callable[..., Any]:
+        """The build callable, imported now (this may import jax and the simulator)."""
+        return load_target(self.build)
+
+
+E = TypeVar("E", OptimizerEntry, EnvFamily)
+
+
+class Registry(Generic[E]):
+    """Name -> entry, in registration order (the order names are listed in messages)."""
+
+    def __init__(self, what: str, key: str) -> None:
+        self._what = what  # "optimizer", in messages
+        self._key = key  # the config key the names are values of ("optimizer.name"), in messages
+        self._entries: dict[str, E] = {}
+
+    def register(self, entry: E, *, replace: bool = False) -> E:
+        """Adds ``entry``; an existing name is an error unless ``replace``."""
+        if entry.name in self._entries and not replace:
+            raise ValueError(f"{self._what} {entry.name!r} is already registered (pass replace=True)")
+        self._entries[entry.name] = entry
+        return entry
+
+    def unregister(self, name: str) -> E:
+        """Removes and returns the entry ``name``."""
+        return self._entries.pop(name)
+
+    @contextmanager
+    def registered(self, entry: E) -> Iterator[E]:
+        """Registers ``entry`` for the ``with`` block, then restores the table as it was."""
+        previous = self._entries.get(entry.name)
+        self.register(entry, replace=True)
+        try:
+            yield entry
+        finally:
+            if previous is None:
+                self._entries.pop(entry.name, None)
+            else:
+                self._entries[entry.name] = previous
+
+    def get(self, name: str) -> E | None:
+        return self._entries.get(name)
+
+    def __getitem__(self, name: str) -> E:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise KeyError(
+                f"{self._key}={name!r}: no such {self._what}; registered: {', '.join(self.names())}"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[E]:
+        return iter(list(self._entries.values()))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._entries)
+
+
+OPTIMIZERS: Registry[OptimizerEntry] = Registry("optimizer", "optimizer.name")
+ENV_FAMILIES: Registry[EnvFamily] = Registry("env family", "env.family")
+
+
+def register_optimizer(entry: OptimizerEntry, *, replace: bool = False) -> OptimizerEntry:
+    """Makes ``entry`` selectable (once its schema is stored: :func:`register_configs`)."""
+    for other in OPTIMIZERS:
+        clash = set(other.architectures) & set(entry.architectures)
+        if clash and other.name != entry.name:
+            raise ValueError(f"optimizer {entry.name!r}: architectures {sorted(clash)} already named by {other.name!r}")  # fmt: skip
+    return OPTIMIZERS.register(entry, replace=replace)
+
+
+def register_env_family(entry: EnvFamily, *, replace: bool = False) -> EnvFamily:
+    """Makes ``env.family=<entry.name>`` valid and buildable."""
+    return ENV_FAMILIES.register(entry, replace=replace)
+
+
+def env_field_families(name: str) -> tuple[str, ...]:
+    """The registered env families whose schema has a field ``name`` (for messages)."""
+    return tuple(f.name for f in ENV_FAMILIES if any(x.name == name for x in dataclasses.fields(f.schema)))
+
+
+def optimizer_kind(name: str) -> Kind | None:
+    """``handcrafted``/``learned`` for a registered ``optimizer.name``, else None."""
+    entry = OPTIMIZERS.get(name)
+    return None if entry is None else entry.kind
+
+
+def _prune(cs: ConfigStore, group: str, keep: Iterable[str]) -> None:
+    """Drops stored schemas of ``group`` whose entry was unregistered (ConfigStore has no remove)."""
+    node: Any = cs.repo
+    for part in group.split("/"):
+        node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return
+    for stale in [k for k in node if k.removesuffix(".yaml") not in set(keep)]:
+        del node[stale]
+
+
+def register_configs() -> None:
+    """Stores the root schema and every registered optimizer and env-family schema in Hydra's ConfigStore.
+
+    Call it before composing (``load_config`` and the console scripts do); it is idempotent and reflects
+    the registries as they are now.
+    """
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    # Not in the env/ppo/logger/optimizer groups: a schema stored there would be listed as a selectable
+    # option (optimizer=adam_schema) in --help and in the error for an unknown option.
+    cs.store(group="schema", name="ppo", node=PPOConfig)
+    cs.store(group="schema", name="logger", node=LoggerConfig)
+    _prune(cs, "schema/env", ENV_FAMILIES.names())
+    for family in ENV_FAMILIES:
+        cs.store(group="schema/env", name=family.name, node=family.schema)
+    _prune(cs, "schema/optimizer", OPTIMIZERS.names())
+    for opt in OPTIMIZERS:
+        cs.store(group="schema/optimizer", name=opt.name, node=opt.schema)
+
+
+# -- built-in env families --------------------------------------------------------------------------------
+# Gridworld level types (openrl.envs.gridworld.LEVELS; listed here so validation does not import jax).
+GRIDWORLD_LEVELS = (
+    "rand_all",
+    "rand_dense",
+    "rand_sparse",
+    "rand_long",
+    "standard_maze",
+    "sixteen_rooms",
+    "labyrinth",
+)
+
+
+def _check_bsuite(env: Any) -> list[str]:
+    if env.size is None or env.size < 1:
+        return [f"env.size={env.size!r}: Deep Sea needs a positive integer size"]
+    return []
+
+
+def _check_deepsea(env: Any) -> list[str]:
+    """openrl's Deep Sea: sizes fit the padded observation (``max_size``) and the range is not empty."""
+    if env.max_size < 1:
+        return [f"env.max_size={env.max_size}: must be a positive integer"]
+    if env.size is not None:
+        if not 1 <= env.size <= env.max_size:
+            return [f"env.size={env.size}: must lie in [1, env.max_size={env.max_size}]"]
+        return []
+    errors = [
+        f"env.{n}={getattr(env, n)}: must lie in [1, env.max_size={env.max_size}]"
+        for n in ("size_low", "size_high")
+        if not 1 <= getattr(env, n) <= env.max_size
+    ]
+    if env.size_low > env.size_high:
+        errors.append(f"env.size_low={env.size_low}: must be <= env.size_high={env.size_high}")
+    return errors
+
+
+def _check_brax(env: Any) -> list[str]:
+    if env.episode_length <= 0:
+        return [f"env.episode_length={env.episode_length}: must be positive"]
+    return []
+
+
+def _check_gridworld(env: Any) -> list[str]:
+    if env.level not in GRIDWORLD_LEVELS:
+        return [f"env.level={env.level!r}: allowed values are {', '.join(GRIDWORLD_LEVELS)}"]
+    return []
+
+
+for _family in (
+    EnvFamily("minatar", MinAtarEnvConfig, "openrl.envs.factory:build_gymnax"),
+    EnvFamily("gymnax", GymnaxEnvConfig, "openrl.envs.factory:build_gymnax"),
+    EnvFamily("brax", BraxEnvConfig, "openrl.envs.factory:build_brax", _check_brax),
+    EnvFamily("bsuite", BsuiteEnvConfig, "openrl.envs.factory:build_bsuite", _check_bsuite),
+    EnvFamily("deepsea", DeepSeaEnvConfig, "openrl.envs.factory:build_deepsea", _check_deepsea),
+    EnvFamily("probe", ProbeEnvConfig, "openrl.envs.factory:build_probe"),
+    EnvFamily("gridworld", GridworldEnvConfig, "openrl.envs.factory:build_gridworld", _check_gridworld),
+):
+    register_env_family(_family)
+
+# -- built-in optimizers ----------------------------------------------------------------------------------
+_HANDCRAFTED = "openrl.optimizers.handcrafted"
+_FACTORY = "openrl.optimizers.factory"
+for _opt in (
+    OptimizerEntry("adam", "handcrafted", AdamConfig, "Adam", f"{_HANDCRAFTED}:adam_direction", ("lr", "b1", "b2")),
+    OptimizerEntry("rmsprop", "handcrafted", RMSpropConfig, "RMSprop", f"{_HANDCRAFTED}:rmsprop_direction", ("lr", "decay")),
+    # optax.lion's decoupled weight decay is traced too (it is part of the rule the paper ran), not tuned.
+    OptimizerEntry(
+        "lion", "handcrafted", LionConfig, "Lion", f"{_HANDCRAFTED}:lion_direction", ("lr", "b1", "b2"),
+        traced=("lr", "b1", "b2", "weight_decay"),
+    ),
+    OptimizerEntry(
+        "open", "learned", OpenConfig, "OPEN", f"{_FACTORY}:build_open",
+        architectures={"open": {}, "open_large": {"gru_features": 16, "hidden": 32}},
+    ),
+    OptimizerEntry(
+        "no_features", "learned", NoFeaturesConfig, "No Features", f"{_FACTORY}:build_no_features",
+        architectures={"no_features": {}},
+    ),
+    # Optim4RL's learning rate is tuned per env (0.1 x Adam's, paper Tables 4-5) and is not part of its
+    # weights: the architectures carry a placeholder.
+    OptimizerEntry(
+        "optim4rl", "learned", Optim4RLConfig, "Optim4RL", f"{_FACTORY}:build_optim4rl", ("lr",),
+        architectures={"optim4rl": {"lr": 1.0}, "optim4rl_large": {"lr": 1.0, "gru_features": 16, "hidden": 32}},
+    ),
+):  # fmt: skip
+    register_optimizer(_opt)
+
+__all__ = [
+    "ENV_FAMILIES",
+    "GRIDWORLD_LEVELS",
+    "env_field_families",
+    "KINDS",
+    "OPTIMIZERS",
+    "EnvFamily",
+    "OptimizerEntry",
+    "Registry",
+    "load_target",
+    "optimizer_kind",
+    "register_configs",
+    "register_env_family",
+    "register_optimizer",
+]
