@@ -15,10 +15,10 @@ import numpy as np
 
 from openrl.builders import adam_config, build_trainer, task_configs
 from openrl.meta import job
-from openrl.meta.checkpoints import write_json
 from openrl.meta.diagnostics import Baseline, Diagnostics
 from openrl.meta.init import initial_mean
 from openrl.meta.trainer import MetaTrainer, Task
+from openrl.runs.checkpoint import write_json
 
 log = logging.getLogger(__name__)
 
