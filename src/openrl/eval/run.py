@@ -25,6 +25,9 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from openrl.config import CONF_DIR, ConfigError
+from openrl.eval.markdown import markdown
+from openrl.eval.records import Record
+from openrl.eval.summary import summarise
 from openrl.optimizers.weights import OPTIMIZER_FILE
 
 log = logging.getLogger(__name__)
@@ -341,7 +344,6 @@ def write_csv(results: list[PairResult], path: Path) -> Path:
 
 def run(cfg: Any, overrides: list[str], run_dir: Path, optimizer_choice: str) -> dict[str, Any]:
     """The whole ``openrl-eval`` job; returns the summary written to ``run_dir/summary.json``."""
-    from openrl.eval import report
     from openrl.runs.checkpoint import write_json
     from openrl.runs.logger import RunLogger
 
@@ -367,8 +369,8 @@ def run(cfg: Any, overrides: list[str], run_dir: Path, optimizer_choice: str) ->
                 },
                 step=i,
             )
-        records = [report.Record.from_result(r, run_dir) for r in results]
-        summary = report.summarise(
+        records = [Record.from_result(r, run_dir) for r in results]
+        summary = summarise(
             records,
             baseline=cfg.eval.baseline,
             reps=cfg.eval.bootstrap_reps,
@@ -380,12 +382,14 @@ def run(cfg: Any, overrides: list[str], run_dir: Path, optimizer_choice: str) ->
         summary["seed"] = int(first.seed)
         summary["files"] = {"final_returns_csv": "final_returns.csv", "report": "report.md", "figures": []}
         if cfg.eval.figures:
-            pngs = report.figures(records, summary, run_dir / "figures")
+            from openrl.eval.figures import paper_figures  # matplotlib: only when figures are drawn
+
+            pngs = paper_figures(records, summary, run_dir / "figures")
             summary["files"]["figures"] = [str(p.relative_to(run_dir)) for p in pngs]
             for p in pngs:
                 logger.log_image(f"figures/{p.stem}", p, step=len(pairs))
         write_json(run_dir / "summary.json", summary)
-        (run_dir / "report.md").write_text(report.markdown(summary, title=f"{first.task_name}: evaluation"))
+        (run_dir / "report.md").write_text(markdown(summary, title=f"{first.task_name}: evaluation"))
         logger.summary({"summary_file": str(run_dir / "summary.json")})
     log.info("summary: %s", run_dir / "summary.json")
     return summary
