@@ -14,7 +14,7 @@ from jax.flatten_util import ravel_pytree
 from openrl.optimizers.analysis import cosine, mean_abs_ratio, update_stats
 from openrl.optimizers.base import UpdateContext
 from openrl.optimizers.handcrafted import OptaxRule
-from openrl.optimizers.open import DECAYS, OpenRule, no_features
+from openrl.optimizers.open import DECAYS, OpenRule, draw_noise, no_features
 from openrl.ppo.train import PPOHParams, PPOStatic, PPOTrainer, layer_proportions
 from tiny import tiny_actor_critic
 
@@ -86,7 +86,9 @@ def test_open_rule_statistics_match_their_definitions():
         u[net] = u_hat[net].copy()
         if net == "actor":
             noise_scale[net] = 1e-3 * o[2]
-            u[net] += noise_scale[net] * np.asarray(rule._noise(ctx.key, params["actor"]), np.float64)
+            u[net] += noise_scale[net] * np.asarray(
+                draw_noise(ctx.key, jax.tree.leaves(params["actor"])), np.float64
+            )
     mean = np.concatenate(list(u.values())).mean()
     u = {k: v - mean for k, v in u.items()}
     g = {k: np.asarray(ravel_pytree(v)[0]) for k, v in grads.items()}

@@ -246,18 +246,18 @@ def _curves(path: Path, rng: np.random.Generator, analysis: bool) -> Path:
 def test_eval_figure_panels_are_the_figures_openrl_eval_makes(tmp_path):
     """Records of every kind openrl-eval reports (one env with curves and analysis; gridworld widths and
     lengths with Deep Sea sizes over two envs) make every figure: the panels name exactly those."""
-    from openrl.eval import report
+    from openrl.eval.figures import paper_figures
+    from openrl.eval.records import Record
+    from openrl.eval.summary import summarise
 
     rng = np.random.default_rng(0)
     one_env = [
-        report.Record(
-            "breakout", lab, rng.random(3) + 1, _curves(tmp_path / f"{lab}.npz", rng, lab == "open")
-        )
+        Record("breakout", lab, rng.random(3) + 1, _curves(tmp_path / f"{lab}.npz", rng, lab == "open"))
         for lab in ("adam", "open")
     ]
     facts = [("rand_all", 8, 1000), ("rand_all", 16, 1000), ("rand_all", 8, 2000)]
     generalisation = [
-        report.Record(
+        Record(
             "gridworld",
             lab,
             rng.random(3) + 1,
@@ -267,14 +267,14 @@ def test_eval_figure_panels_are_the_figures_openrl_eval_makes(tmp_path):
         for lv, w, t in facts
         for lab in ("adam", "open")
     ] + [
-        report.Record("deepsea", lab, rng.random(3) + 1, None, {"config": {"env.size": size}})
+        Record("deepsea", lab, rng.random(3) + 1, None, {"config": {"env.size": size}})
         for size in (4, 10)
         for lab in ("adam", "open")
     ]
     made = set()
     for i, records in enumerate((one_env, generalisation)):
-        summary = report.summarise(records, reps=50)
-        made |= {p.stem for p in report.figures(records, summary, tmp_path / f"figures{i}")}
+        summary = summarise(records, reps=50)
+        made |= {p.stem for p in paper_figures(records, summary, tmp_path / f"figures{i}")}
     assert made == set(dashboard.EVAL_FIGURES)
     panels = [p for p in _sections()["evaluation"].panels if isinstance(p, wr.MediaBrowser)]
     shown = {k for p in panels for k in dashboard.panel_keys(p)[0]}

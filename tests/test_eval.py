@@ -18,8 +18,10 @@ import pytest
 import yaml
 
 from openrl.config import CONF_DIR, ConfigError, load_config
-from openrl.eval import report, stats
+from openrl.eval import records, stats
 from openrl.eval import run as eval_run
+from openrl.eval.markdown import markdown
+from openrl.eval.summary import check_schema, summarise
 
 REPO = CONF_DIR.parent
 PRETRAINED = REPO.parent / "shared" / "reference" / "pretrained"
@@ -123,13 +125,13 @@ def _records(envs=("breakout", "asterix"), labels=("adam", "lion", "open_pretrai
     for e_i, env in enumerate(envs):
         for l_i, lab in enumerate(labels):
             finals = 10.0 * (e_i + 1) + l_i + rng.normal(size=seeds)
-            out.append(report.Record(env, lab, finals, None, {"total_timesteps": 1000, "wall_s": 1.0}))
+            out.append(records.Record(env, lab, finals, None, {"total_timesteps": 1000, "wall_s": 1.0}))
     return out
 
 
 def test_summary_schema_multi_env():
-    s = report.summarise(_records(), reps=100)
-    report.check_schema(s)
+    s = summarise(_records(), reps=100)
+    check_schema(s)
     json.loads(json.dumps(s))  # JSON-serialisable as is
     assert s["envs"] == ["breakout", "asterix"] and s["optimizers"] == ["adam", "lion", "open_pretrained"]
     e = s["results"]["breakout"]["lion"]
@@ -146,28 +148,28 @@ def test_summary_schema_multi_env():
     mat = np.stack([np.asarray(s["results"][e]["lion"]["final_return"]) for e in agg["envs"]], axis=1)
     mat = mat / np.array([agg["normalised_by"][e]["baseline_return"] for e in agg["envs"]])
     assert agg["results"]["lion"]["iqm"]["value"] == pytest.approx(stats.iqm(mat))
-    md = report.markdown(s, "t")
+    md = markdown(s, "t")
     assert "| Lion |" in md and "Aggregate over breakout, asterix" in md and "optimality gap" in md
     assert "Not in the aggregate" not in md
     # an optimizer missing on one env stays in its env's table and is named as left out of the aggregate
     partial = [r for r in _records() if not (r.env == "asterix" and r.label == "lion")]
-    s2 = report.summarise(partial, reps=50)
+    s2 = summarise(partial, reps=50)
     assert "lion" not in s2["aggregate"]["results"] and "lion" in s2["results"]["breakout"]
-    assert "Not in the aggregate (not run on every env above): Lion." in report.markdown(s2, "t")
+    assert "Not in the aggregate (not run on every env above): Lion." in markdown(s2, "t")
 
 
 def test_summary_schema_single_env_and_broken_summaries_are_named():
-    s = report.summarise(_records(envs=("breakout",)), reps=50)
-    report.check_schema(s)
+    s = summarise(_records(envs=("breakout",)), reps=50)
+    check_schema(s)
     assert s["aggregate"] is None
     bad = json.loads(json.dumps(s))
     del bad["results"]["breakout"]["adam"]["iqm"]
     with pytest.raises(ValueError, match=r"results.breakout.adam.iqm: missing"):
-        report.check_schema(bad)
+        check_schema(bad)
     bad = json.loads(json.dumps(s))
     bad["results"]["breakout"]["adam"]["final_return"].pop()
     with pytest.raises(ValueError, match="final_return"):
-        report.check_schema(bad)
+        check_schema(bad)
 
 
 # -- openrl-eval ---------------------------------------------------------------------------------------------------
@@ -296,7 +298,7 @@ def test_fig2_minatar_gpu_script_runs_a_job_and_keeps_its_deadline(tmp_path):
     assert "[adam] breakout: exit 0" in out.stdout, out.stdout + out.stderr
     s = json.loads((tmp_path / "m" / "breakout__adam" / "summary.json").read_text())
     assert s["results"]["breakout"]["adam"]["num_seeds"] == 1
-    assert [r.env for r in report.load_sweep(tmp_path / "m")] == ["breakout"]
+    assert [r.env for r in records.load_sweep(tmp_path / "m")] == ["breakout"]
 
 
 def test_openrl_eval_writes_curves_csv_summary_and_figures(tmp_path):
@@ -321,7 +323,7 @@ def test_openrl_eval_writes_curves_csv_summary_and_figures(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "cartpole / adam: 1/2 updates" in proc.stdout + proc.stderr
     s = json.loads((out / "summary.json").read_text())
-    report.check_schema(s)
+    check_schema(s)
     assert s["optimizers"] == ["adam", "tiny"] and s["envs"] == ["cartpole"]
     tiny = s["results"]["cartpole"]["tiny"]
     assert tiny["weights"] == str(w.resolve()) and len(tiny["weights_sha256"]) == 64
@@ -408,10 +410,10 @@ def _fake_sweep(root: Path) -> Path:
                 final_return=finals,
                 **{"dormancy/actor/layer_0": dorm, "dormancy/actor/layer_1": dorm},
             )
-            rec = report.Record(
+            rec = records.Record(
                 env, opt, finals, job / "curves" / f"{env}__{opt}.npz", {"total_timesteps": 2000}
             )
-            s = report.summarise([rec], reps=50, root=job)
+            s = summarise([rec], reps=50, root=job)
             (job / "summary.json").write_text(json.dumps(s))
             n += 1
     return sweep
@@ -426,7 +428,7 @@ def test_openrl_report_on_a_finished_sweep(tmp_path):
     assert "## breakout" in md and "## asterix" in md and "OPEN (released)" in md
     assert "Aggregate over breakout, asterix" in md
     s = json.loads((sweep / "report_summary.json").read_text())
-    report.check_schema(s)
+    check_schema(s)
     assert s["results"]["breakout"]["open_pretrained"]["num_seeds"] == 5
     figs = {Path(f).name for f in s["files"]["figures"]}
     assert {"fig2_per_env_iqm.png", "fig3_aggregate.png", "fig9_return_curves.png",
@@ -454,10 +456,10 @@ def test_report_pools_seeds_and_names_variants(tmp_path):
         (job / ".hydra" / "overrides.yaml").write_text(
             yaml.safe_dump(["env=breakout", f"optimizer.lr={lr}", f"seed={seed}", *extra])
         )
-        rec = report.Record("breakout", "adam", np.arange(4.0) + 10 * lr, None, {})
-        (job / "summary.json").write_text(json.dumps(report.summarise([rec], reps=20)))
-    recs = report.load_sweep(sweep)
-    s = report.summarise(recs, reps=50)
+        rec = records.Record("breakout", "adam", np.arange(4.0) + 10 * lr, None, {})
+        (job / "summary.json").write_text(json.dumps(summarise([rec], reps=20)))
+    recs = records.load_sweep(sweep)
+    s = summarise(recs, reps=50)
     assert sorted(s["results"]["breakout"]) == ["adam [optimizer.lr=0.001]", "adam [optimizer.lr=0.01]"]
     assert s["results"]["breakout"]["adam [optimizer.lr=0.001]"]["num_seeds"] == 8
 
@@ -474,8 +476,8 @@ def test_openrl_report_pools_several_sweep_directories(tmp_path, capsys):
             yaml.safe_dump([f"eval.envs=[{env}]", f"eval.optimizers=[{label}]", f"num_seeds={n}", *extra])
         )
         info = {"wall_s": 60.0, "compile_s": 10.0, "device": device}
-        rec = report.Record(env, label, np.arange(float(n)) + (5 if label == "lion" else 0), None, info)
-        (d / "summary.json").write_text(json.dumps(report.summarise([rec], reps=20)))
+        rec = records.Record(env, label, np.arange(float(n)) + (5 if label == "lion" else 0), None, info)
+        (d / "summary.json").write_text(json.dumps(summarise([rec], reps=20)))
 
     gpu, cpu = tmp_path / "gpu", tmp_path / "cpu"
     for env in ("asterix", "spaceinvaders"):
@@ -520,9 +522,9 @@ def test_device_label_and_old_job_metadata(tmp_path):
     assert device_label("gpu", [Dev(), Dev()]) == "2x NVIDIA H200"
     # a job written before summaries recorded the device: read from its metadata.json
     (tmp_path / "metadata.json").write_text(json.dumps({"jax_backend": "gpu", "devices": ["cuda:0"]}))
-    assert report._job_device(tmp_path) == "1x GPU"
+    assert records._job_device(tmp_path) == "1x GPU"
     (tmp_path / "metadata.json").write_text("{not json")
-    assert report._job_device(tmp_path) is None
+    assert records._job_device(tmp_path) is None
 
 
 # -- figures ---------------------------------------------------------------------------------------------------------
@@ -558,12 +560,12 @@ def test_generalisation_and_deepsea_figures_from_generic_records(tmp_path):
         for width in (8, 16, 32):
             for lab in ("adam", "open"):
                 facts = {"env.level": level, "ppo.width": width, "ppo.total_timesteps": 1000}
-                recs.append(report.Record("gridworld", lab, rng.random(8) + 1, None, {"config": facts}))
+                recs.append(records.Record("gridworld", lab, rng.random(8) + 1, None, {"config": facts}))
     s = {"baseline": "adam"}
     made = figures.generalisation_grid(recs, s, tmp_path)
     assert [p.name for p in made] == ["fig4_gridworld_width.png"]
     ds = [
-        report.Record("deepsea", lab, rng.random(8), None, {"config": {"env.size": size}})
+        records.Record("deepsea", lab, rng.random(8), None, {"config": {"env.size": size}})
         for size in (4, 10, 20)
         for lab in ("open", "open_separated")
     ]
@@ -740,7 +742,7 @@ def test_each_sweep_runs_one_point_at_smoke_budget(tmp_path, experiment):
     assert proc.returncode == 0, proc.stderr[-3000:]
     (summary,) = sweep.rglob("summary.json")
     s = json.loads(summary.read_text())
-    report.check_schema(s)
+    check_schema(s)
     assert s["task_name"] == experiment and len(s["optimizers"]) == 1
 
 

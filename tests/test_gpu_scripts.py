@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from openrl.config import CONF_DIR
-from openrl.eval import report
+from openrl.eval import records
 
 REPO = CONF_DIR.parent
 BENCH = REPO / "benchmarks"
@@ -110,7 +110,7 @@ def test_driver_runs_a_gridworld_job_reports_and_packs(tmp_path):
     s = json.loads((job / "summary.json").read_text())
     r = s["results"]["gridworld"]["adam"]
     assert r["num_seeds"] == 1 and r["config"]["env.level"] == "rand_sparse" and r["config"]["ppo.width"] == 8
-    [rec] = report.load_sweep(runs / "fig4_gridworld")
+    [rec] = records.load_sweep(runs / "fig4_gridworld")
     assert rec.facts()["env.level"] == "rand_sparse"
     assert "## gridworld" in (out / "fig4_gridworld_report.md").read_text()
     with tarfile.open(out / "fig4_gridworld.tar.gz") as t:

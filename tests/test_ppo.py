@@ -18,7 +18,7 @@ import numpy as np
 import optax
 import pytest
 
-from openrl.agents.networks import Actor, Critic
+from openrl.agents.networks import Actor, Critic, dormancy_fraction
 from openrl.builders import build_trainer
 from openrl.config import load_config
 from openrl.envs.base import StepOut
@@ -28,7 +28,6 @@ from openrl.ppo.train import (
     PPOHParams,
     PPOStatic,
     PPOTrainer,
-    dormancy_fraction,
     layer_proportions,
     minibatch_permutation,
     packed_sort_permutation,

@@ -14,7 +14,7 @@ __all__ = ["__version__", "learned_optimizer"]
 
 def __getattr__(name: str):
     if name == "learned_optimizer":
-        from openrl.optimizers.dropin import learned_optimizer
+        from openrl.optimizers.dropin import learned_optimizer  # jax/flax/optax: only when asked for
 
         return learned_optimizer
     raise AttributeError(f"module 'openrl' has no attribute {name!r}")

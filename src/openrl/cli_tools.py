@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from openrl import pretrained  # light: no jax (openrl-weights starts instantly)
+
 
 def _rule_config(name: str, rule: Any) -> dict[str, Any]:
     """The optimizer settings that reproduce the architecture (``optimizer=<preset>`` + these)."""
@@ -43,10 +45,12 @@ def import_weights(
         FileExistsError: ``out`` already holds an optimizer and ``force`` is False.
         ValueError: unknown ``arch``.
     """
+    # jax/flax load here, not at module import: this module also serves openrl-weights
     from openrl.optimizers.factory import learned_architectures
     from openrl.optimizers.weights import (
         OPTIMIZER_FILE,
         WeightsError,
+        export_optimizer,
         load_flat,
         resolve_weights_path,
         sha256_file,
@@ -86,8 +90,6 @@ def import_weights(
         "imported_by": "openrl-import-weights",
         "usage": f"optimizer={name} optimizer.weights={out_dir.resolve()}",
     }
-    from openrl.meta.job import export_optimizer  # the meta-training job's writer (same layout)
-
     export_optimizer(out_dir, np.asarray(flat, np.float32), meta)
     # the written vector is byte-for-byte the validated one
     written = np.load(out_dir / OPTIMIZER_FILE, allow_pickle=False)
@@ -97,7 +99,8 @@ def import_weights(
 
 
 def import_weights_main(argv: list[str] | None = None) -> int:
-    from openrl.optimizers.factory import learned_architectures
+    """Console script ``openrl-import-weights``. Exit status 0 on success, 2 on any error."""
+    from openrl.optimizers.factory import learned_architectures  # jax/flax: kept off openrl-weights
 
     parser = argparse.ArgumentParser(
         prog="openrl-import-weights",
@@ -129,8 +132,6 @@ def import_weights_main(argv: list[str] | None = None) -> int:
 
 def _weights_table() -> str:
     """``openrl-weights list``: one row per released file, and where it is (or would be) read from."""
-    from openrl import pretrained
-
     rows = [("NAME", "ARCHITECTURE", "META-PARAMS", "ENVS", "BYTES", "SHA-256", "STATUS")]
     for name, r in pretrained.RELEASED.items():
         state, _ = pretrained.status(name)
@@ -154,8 +155,6 @@ def _weights_table() -> str:
 
 def weights_main(argv: list[str] | None = None) -> int:
     """Console script ``openrl-weights``. Exit status 0 on success, 2 on any error (one line on stderr)."""
-    from openrl import pretrained
-
     parser = argparse.ArgumentParser(
         prog="openrl-weights",
         description="The authors' released OPEN optimizers (Goldie et al. 2024; Apache-2.0, "

@@ -20,6 +20,23 @@ import jax.numpy as jnp
 from flax.linen.initializers import constant, orthogonal
 
 ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh}
+DORMANT_SCORE = 1e-7  # the authors' threshold on the normalised activation score ("tau = 0" dormancy)
+
+
+def dormancy_score(acts: jax.Array, eps: float = 1e-11) -> jax.Array:
+    """ReDo normalised activation score ``(a + eps) / sum|a + eps| * N`` over a layer's N neurons.
+
+    Defined here, beside the activation statistics it reads, because two consumers must agree on it:
+    OPEN's dormancy input (:mod:`openrl.optimizers.open`, the optax drop-in) and the PPO dormancy metric
+    (:func:`dormancy_fraction`).
+    """
+    a = acts + eps
+    return a / jnp.sum(jnp.abs(a), axis=-1, keepdims=True) * a.shape[-1]
+
+
+def dormancy_fraction(acts: jax.Array, eps: float = 1e-11) -> jax.Array:
+    """Fraction of a layer's neurons whose :func:`dormancy_score` is ~0 (the authors' tau=0 dormancy)."""
+    return jnp.mean(dormancy_score(acts, eps) < DORMANT_SCORE)
 
 
 def _mlp(x: jax.Array, widths: Sequence[int], out_dim: int, out_scale: float, activation: str):

@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from openrl.config import CONF_DIR, ConfigError, apply_budget, register_configs
+from openrl.runs import metadata
 
 log = logging.getLogger("openrl")
 logging.getLogger("absl").setLevel(logging.WARNING)
@@ -26,9 +27,7 @@ register_configs()
 
 @hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
 def _eval(cfg: DictConfig) -> float:
-    # jax comes with the job: kept off this module's import so that --help and config errors stay instant
-    from openrl.eval import run as eval_run
-    from openrl.runs import metadata
+    from openrl.eval import run as eval_run  # jax: loaded once Hydra has a config, not for --help
 
     hc = HydraConfig.get()
     overrides = list(hc.overrides.task)
@@ -55,8 +54,6 @@ def eval_main() -> None:
 def report_main(argv: list[str] | None = None) -> None:
     """Console script ``openrl-report SWEEP_DIR [SWEEP_DIR ...]``: report.md + figures for a finished
     multirun, or for several pooled into one table (e.g. rows run on a GPU and on a CPU; ``--out``)."""
-    from openrl.eval import report
-
     ap = argparse.ArgumentParser(
         prog="openrl-report",
         description="Aggregate a finished Hydra multirun (openrl-eval or openrl-train jobs) into report.md, "
@@ -90,6 +87,9 @@ def report_main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(2)
+    # matplotlib, jax and orbax load only now: --help and a bad directory answer at once
+    from openrl.eval import report
+
     try:
         summary = report.report_sweep(
             args.sweep_dir, args.out, args.baseline, args.reps, args.confidence, args.seed

@@ -1,7 +1,7 @@
 """Paper-style figures (matplotlib, Agg) from summaries and per-seed curves.
 
 Each function returns the PNG path it wrote, or ``None`` when the data cannot support the figure (e.g.
-no gridworld levels): the report calls all of them and keeps what exists. Figure numbers follow the OPEN
+no gridworld levels): :func:`paper_figures` calls all of them and keeps what exists. Figure numbers follow the OPEN
 paper: Fig. 2 per-env IQM intervals, Fig. 3 aggregate metrics, Fig. 5 ablation return + dormancy,
 Figs. 9/15 return curves, Fig. 10 dormancy curves, Figs. 11-14 optimizer analysis, Figs. 4/16 gridworld
 generalisation, Figs. 6/17 Deep Sea size curves.
@@ -11,6 +11,7 @@ Colours are fixed per optimizer across all figures of a report (the order of fir
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -23,8 +24,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from openrl.eval.report import display  # noqa: E402
-from openrl.eval.report import steps as fmt_steps  # noqa: E402
+from openrl.eval import stats  # noqa: E402
+from openrl.eval.labels import display  # noqa: E402
+from openrl.eval.labels import steps as fmt_steps  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 _PALETTE = plt.get_cmap("tab10").colors
 MAX_ROWS = 24  # interval panels with more optimizers/variants than this are left to the tables
@@ -354,7 +358,6 @@ def _stat_title(stat: str) -> str:
 def generalisation_grid(records: list[Any], summary: dict[str, Any], out_dir: Path) -> list[Path] | None:
     """Figs. 4/16: per gridworld level, return normalised by the baseline at the same level and setting,
     against agent width (Fig. 4) or training length (Fig. 16); IQM with 95% CI over seeds."""
-    from openrl.eval import stats
 
     recs = [r for r in records if r.facts().get("env.level") is not None]
     if not recs:
@@ -411,7 +414,6 @@ def generalisation_grid(records: list[Any], summary: dict[str, Any], out_dir: Pa
 
 def deepsea_sizes(records: list[Any], path: Path) -> Path | None:
     """Figs. 6/17: Deep Sea return against size per optimizer (IQM with 95% CI over seeds)."""
-    from openrl.eval import stats
 
     recs = [r for r in records if r.facts().get("env.size") is not None]
     if len({r.facts()["env.size"] for r in recs}) < 2:
@@ -437,3 +439,32 @@ def deepsea_sizes(records: list[Any], path: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def paper_figures(records: list[Any], summary: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Every paper-style figure that ``records`` (:class:`openrl.eval.records.Record`) and their
+    ``summary`` support; one figure failing is logged and skipped, so the report keeps the others."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+
+    def attempt(fn, *args) -> None:
+        try:
+            p = fn(*args)
+        except Exception as e:  # noqa: BLE001 - one figure failing must not lose the report
+            log.warning("figure %s failed: %s", getattr(fn, "__name__", fn), e)
+            return
+        if p is not None:
+            made.extend(p if isinstance(p, list) else [p])
+
+    attempt(per_env_intervals, summary, out_dir / "fig2_per_env_iqm.png")
+    if summary.get("aggregate"):
+        attempt(aggregate_metrics, summary, out_dir / "fig3_aggregate.png")
+    curves = {(r.env, r.key): r.curves for r in records if r.curves is not None and Path(r.curves).exists()}
+    if curves:
+        attempt(return_curves, curves, out_dir / "fig9_return_curves.png")
+        attempt(ablation_bars, summary, curves, out_dir / "fig5_return_and_dormancy.png")
+        attempt(dormancy_curves, curves, out_dir / "fig10_dormancy_curves.png")
+        attempt(analysis_curves, curves, out_dir)
+    attempt(generalisation_grid, records, summary, out_dir)
+    attempt(deepsea_sizes, records, out_dir / "fig6_deepsea_sizes.png")
+    return made

@@ -27,7 +27,9 @@ from openrl.builders import build_trainer
 from openrl.config import CONF_DIR, ConfigError, compose
 from openrl.config import overrides as ov
 from openrl.config.registry import optimizer_kind
-from openrl.eval import report
+from openrl.eval.markdown import markdown
+from openrl.eval.records import Record
+from openrl.eval.summary import summarise
 from openrl.optimizers.weights import OPTIMIZER_FILE, resolve_weights_path, sha256_file
 from openrl.ppo.runner import curve_arrays, run_seeds
 from openrl.runs.checkpoint import write_json
@@ -317,8 +319,8 @@ def run(cfg: Any, pairs: list[Pair], run_dir: Path) -> dict[str, Any]:
                 },
                 step=i,
             )
-        records = [report.Record.from_result(r, run_dir) for r in results]
-        summary = report.summarise(
+        records = [Record.from_result(r, run_dir) for r in results]
+        summary = summarise(
             records,
             baseline=cfg.eval.baseline,
             reps=cfg.eval.bootstrap_reps,
@@ -330,12 +332,14 @@ def run(cfg: Any, pairs: list[Pair], run_dir: Path) -> dict[str, Any]:
         summary["seed"] = int(first.seed)
         summary["files"] = {"final_returns_csv": "final_returns.csv", "report": "report.md", "figures": []}
         if cfg.eval.figures:
-            pngs = report.figures(records, summary, run_dir / "figures")
+            from openrl.eval.figures import paper_figures  # matplotlib: only when figures are drawn
+
+            pngs = paper_figures(records, summary, run_dir / "figures")
             summary["files"]["figures"] = [str(p.relative_to(run_dir)) for p in pngs]
             for p in pngs:
                 logger.log_image(f"figures/{p.stem}", p, step=len(pairs))
         write_json(run_dir / "summary.json", summary)
-        (run_dir / "report.md").write_text(report.markdown(summary, title=f"{first.task_name}: evaluation"))
+        (run_dir / "report.md").write_text(markdown(summary, title=f"{first.task_name}: evaluation"))
         logger.summary({"summary_file": str(run_dir / "summary.json")})
     log.info("summary: %s", run_dir / "summary.json")
     return summary

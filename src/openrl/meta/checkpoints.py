@@ -15,7 +15,6 @@ Robustness:
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -156,9 +155,3 @@ class MetaCheckpointer:
 
     def close(self) -> None:
         self.mngr.close()
-
-
-def write_json(path: Path, payload: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=float))
-    tmp.replace(path)

@@ -16,10 +16,11 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from openrl.meta.checkpoints import MetaCheckpointer, write_json
+from openrl.meta.checkpoints import MetaCheckpointer
 from openrl.meta.diagnostics import Diagnostics
 from openrl.meta.trainer import MetaTrainer
-from openrl.runs.checkpoint import CheckpointError
+from openrl.optimizers.weights import export_optimizer
+from openrl.runs.checkpoint import CheckpointError, write_json
 from openrl.runs.logger import RunLogger
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,6 @@ def _stats(prefix: str, x: np.ndarray) -> dict[str, float]:
         f"{prefix}/worst": float(f.min()),
         f"{prefix}/spread": float(f.std()),
     }
-
-
-def export_optimizer(directory: Path, flat_mean: np.ndarray, meta: dict[str, Any]) -> None:
-    """Writes the ES mean as ``optimizer.npy`` (the authors' released flat format) plus ``meta.json``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    np.save(directory / "optimizer.npy", np.asarray(flat_mean, np.float32))
-    write_json(directory / "meta.json", meta)
 
 
 def run(

@@ -16,11 +16,11 @@ import numpy as np
 from openrl.builders import build_trainer
 from openrl.config import MetaJob
 from openrl.meta import job as es_job
-from openrl.meta.checkpoints import write_json
 from openrl.meta.diagnostics import Baseline, Diagnostics
 from openrl.meta.init import initial_mean
 from openrl.meta.trainer import MetaTrainer, Task
 from openrl.ppo.runner import run_seeds
+from openrl.runs.checkpoint import write_json
 
 log = logging.getLogger(__name__)
 

@@ -64,7 +64,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from openrl.optimizers.open import OpenNetState, OpenRule, _ravel, dormancy_score, meta_forward_t
+from openrl.agents.networks import dormancy_score
+from openrl.optimizers.factory import learned_architectures
+from openrl.optimizers.open import OpenRule, draw_noise, ravel_leaves, split_like
 from openrl.optimizers.optim4rl import Optim4RLRule, Optim4RLState
 from openrl.optimizers.weights import WeightsError, load_flat, resolve_weights_path
 
@@ -146,8 +148,6 @@ def _noise_mask(noise: NoiseSpec, params: Any) -> list[bool]:
 
 def _infer_arch(path: Any) -> OpenRule:
     """The OPEN-family architecture matching the length of a weights file (or its meta.json)."""
-    from openrl.optimizers.factory import learned_architectures
-
     archs = learned_architectures()
     p = resolve_weights_path(path)
     arr = np.load(p, mmap_mode="r", allow_pickle=False) if p.is_file() else None
@@ -216,16 +216,22 @@ def _training_prop(step: jax.Array, total_steps: int | None) -> jax.Array:
     return jnp.clip(step.astype(jnp.float32) / max(int(total_steps) - 1, 1), 0.0, 1.0)
 
 
-def _open_transform(rule, meta, total_steps, noise, fixed_layer_props, seed):
-    a1, a2, a3 = rule.alpha1, rule.alpha2, rule.alpha3
+def _open_transform(
+    rule: OpenRule,
+    meta: Any,
+    total_steps: int | None,
+    noise: NoiseSpec,
+    fixed_layer_props: Any,
+    seed: int,
+) -> optax.GradientTransformationExtraArgs:
+    """OPEN as optax: the inputs from ``update``'s arguments (or their defaults), then
+    :meth:`OpenRule.step` -- the very step :class:`OpenRule` takes in PPO -- on the whole tree."""
+    # The meta-network runs as jax's batched program when a caller vmaps the transform (whatever the
+    # rule's ``batching``): the drop-in has no seed axis of its own to run member by member.
+    rule = dataclasses.replace(rule, batching="vectorised")
 
     def init_fn(params):
-        n = sum(int(np.size(x)) for x in jax.tree.leaves(params))
-        return OpenNetState(
-            momenta=jnp.zeros((len(rule.decays), n), jnp.float32),
-            carry=jnp.zeros((rule.gru_features, n), jnp.float32),
-            iteration=jnp.zeros((), jnp.int32),
-        )
+        return rule.init({"params": params})["params"]
 
     def update_fn(
         updates,
@@ -264,29 +270,16 @@ def _open_transform(rule, meta, total_steps, noise, fixed_layer_props, seed):
                         for d, x in zip(treedef.flatten_up_to(dormancy), leaves)
                     ]
                 )
-        x, m = rule.features(params, updates, state.momenta, tp, bp, lps, dorm)
-        h, o = meta_forward_t(meta, state.carry, x, rule.ln_eps)
-        u = o[0] * a1 * jnp.exp(a2 * o[1])
+        ins = rule.features(params, updates, state.momenta, tp, bp, lps, dorm)
         mask = _noise_mask(noise, params)
+        eps = None
         if rule.use_stochasticity and any(mask):
             k = jax.random.fold_in(jax.random.PRNGKey(seed), step) if key is None else key
-            keys = jax.random.split(k, sum(mask))
-            parts, i = [], 0
-            for on, leaf in zip(mask, leaves):
-                if on:
-                    parts.append(jax.random.normal(keys[i], jnp.shape(leaf), jnp.float32).reshape(-1))
-                    i += 1
-                else:
-                    parts.append(jnp.zeros((int(np.size(leaf)),), jnp.float32))
-            u = u + o[2] * a3 * jnp.concatenate(parts)
-        u = u - jnp.sum(u) / u.shape[0]  # OPEN's zero-mean, over the whole tree
-        out, start = [], 0
-        for leaf in leaves:
-            size = int(np.size(leaf))
-            out.append((-u[start : start + size]).reshape(jnp.shape(leaf)).astype(jnp.result_type(leaf)))
-            start += size
-        new_state = OpenNetState(momenta=m, carry=h, iteration=step + 1)
-        return jax.tree.unflatten(treedef, out), new_state
+            eps = draw_noise(k, leaves, mask)
+        out = rule.step(meta, {"params": state}, {"params": ins}, {"params": eps})
+        steps = split_like(out.updates["params"], leaves)
+        new_updates = [(-s).astype(jnp.result_type(leaf)) for s, leaf in zip(steps, leaves)]
+        return jax.tree.unflatten(treedef, new_updates), out.state["params"]
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -298,13 +291,9 @@ def _optim4rl_transform(rule: Optim4RLRule, meta):
     def update_fn(updates, state: Optim4RLState, params=None, **extra):
         del params, extra  # Optim4RL conditions on the gradient only
         leaves, treedef = jax.tree.flatten(updates)
-        d, new_state = rule.direction(meta, state, _ravel(leaves))
-        step = rule.lr * d
-        out, start = [], 0
-        for leaf in leaves:
-            size = int(np.size(leaf))
-            out.append((-step[start : start + size]).reshape(jnp.shape(leaf)).astype(jnp.result_type(leaf)))
-            start += size
+        d, new_state = rule.direction(meta, state, ravel_leaves(leaves))
+        steps = split_like(rule.lr * d, leaves)
+        out = [(-s).astype(jnp.result_type(leaf)) for s, leaf in zip(steps, leaves)]
         return jax.tree.unflatten(treedef, out), new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -37,7 +37,8 @@ with the gradient and with each momentum, mean ``|u_hat / p|`` and (actor) mean 
 (:mod:`openrl.optimizers.analysis`). The PPO loop calls it only when the switch is on.
 
 **Any pytree**: :meth:`OpenRule.features` builds the inputs of one arbitrary parameter tree from
-explicit proportions and a dormancy row; the drop-in optax API (:mod:`openrl.optimizers.dropin`) uses it.
+explicit proportions and a dormancy row, and :meth:`OpenRule.step` turns inputs into the update. The
+drop-in optax API (:mod:`openrl.optimizers.dropin`) calls both, so it applies exactly OpenRule's update.
 
 **Vectorisation**: each network's parameter tree is raveled into one flat vector per update (in
 ``ravel_pytree`` order) and everything is channel-major: momenta ``(6, n)``, carries ``(F, n)``, inputs
@@ -60,6 +61,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from openrl.agents.networks import dormancy_score
 from openrl.optimizers import analysis as analysis_lib
 from openrl.optimizers.base import Params, UpdateContext
 from openrl.optimizers.weights import load_flat, unflatten
@@ -97,15 +99,47 @@ def _layout(tree: Any) -> list[_Leaf]:
     return out
 
 
-def _ravel(leaves: list[jax.Array]) -> jax.Array:
+def ravel_leaves(leaves: list[jax.Array]) -> jax.Array:
+    """``leaves`` as one float32 vector in their order: the flat layout in which every learned rule keeps
+    its per-element state, so any parameter pytree maps onto it the same way."""
     flat = [jnp.ravel(x).astype(jnp.float32) for x in leaves]
     return jnp.concatenate(flat) if len(flat) > 1 else flat[0]
 
 
-def dormancy_score(acts: jax.Array, eps: float = 1e-11) -> jax.Array:
-    """ReDo normalised activation score ``(a + eps) / sum|a + eps| * N`` over a layer's N neurons."""
-    a = acts + eps
-    return a / jnp.sum(jnp.abs(a), axis=-1, keepdims=True) * a.shape[-1]
+def split_like(flat: jax.Array, leaves: list[Any]) -> list[jax.Array]:
+    """``flat`` (in :func:`ravel_leaves` order) cut back into arrays shaped like ``leaves``; the caller
+    casts and applies them (``p - u`` in a rule, ``-u`` as optax updates)."""
+    out, start = [], 0
+    for leaf in leaves:
+        size = int(np.size(leaf))
+        out.append(flat[start : start + size].reshape(jnp.shape(leaf)))
+        start += size
+    return out
+
+
+def draw_noise(key: jax.Array, leaves: list[Any], mask: list[bool] | None = None) -> jax.Array:
+    """OPEN's ``eps ~ N(0, 1)``, flat in :func:`ravel_leaves` order: one key per noised leaf, split from
+    ``key`` in leaf order; leaves off in ``mask`` (default: none off) get zeros. In PPO every actor leaf
+    is noised; the drop-in lets the caller choose the leaves."""
+    mask = [True] * len(leaves) if mask is None else mask
+    keys = jax.random.split(key, sum(mask))
+    parts, i = [], 0
+    for on, leaf in zip(mask, leaves):
+        if on:
+            parts.append(jax.random.normal(keys[i], jnp.shape(leaf), jnp.float32).reshape(-1))
+            i += 1
+        else:
+            parts.append(jnp.zeros((int(np.size(leaf)),), jnp.float32))
+    return jnp.concatenate(parts)
+
+
+class OpenStep(NamedTuple):
+    """One OPEN step (:meth:`OpenRule.step`), per network, flat in ``ravel_pytree`` order."""
+
+    updates: dict[str, jax.Array]  # the applied update u (p_new = p - u): after noise and zero-mean
+    state: dict[str, OpenNetState]
+    # (u_hat: the update before noise and zero-mean, a3 * delta or None, momenta): for the App. F analysis
+    parts: dict[str, tuple[jax.Array, jax.Array | None, jax.Array]]
 
 
 def _dense_ln_relu_t(
@@ -414,8 +448,8 @@ class OpenRule(MetaTemplateMixin):
         """
         layout = _layout(p_tree)
         treedef = jax.tree.structure(p_tree)
-        p = _ravel(jax.tree.leaves(p_tree))
-        g = _ravel(treedef.flatten_up_to(g_tree))
+        p = ravel_leaves(jax.tree.leaves(p_tree))
+        g = ravel_leaves(treedef.flatten_up_to(g_tree))
         n = p.shape[0]
 
         d = jnp.asarray(self.decays, jnp.float32)[:, None]
@@ -488,13 +522,18 @@ class OpenRule(MetaTemplateMixin):
         params: Params,
         ctx: UpdateContext,
     ) -> dict[str, tuple[jax.Array, jax.Array, jax.Array]]:
-        """Per network: ``(meta-net outputs (n_out, n), new carry (F, n), new momenta (D, n))``.
+        """Per network: ``(meta-net outputs (n_out, n), new carry (F, n), new momenta (D, n))``."""
+        return self._forward(rule_params, state, self.inputs(params, grads, state, ctx))
 
-        With shared meta-parameters the networks are concatenated along the parameter axis and go
-        through the meta-network in one pass.
-        """
-        ins = {net: self._net_inputs(net, params[net], grads[net], state[net], ctx) for net in params}
-        nets = list(params)
+    def _forward(
+        self,
+        rule_params: Any,
+        state: dict[str, OpenNetState],
+        ins: dict[str, tuple[jax.Array, jax.Array]],
+    ) -> dict[str, tuple[jax.Array, jax.Array, jax.Array]]:
+        """:meth:`outputs` from the networks' inputs. With shared meta-parameters the networks are
+        concatenated along the parameter axis and go through the meta-network in one pass."""
+        nets = list(ins)
         if self.separated or len(nets) == 1:
             out = {}
             for net in nets:
@@ -511,6 +550,40 @@ class OpenRule(MetaTemplateMixin):
             out[net] = (o[:, start : start + size], h[:, start : start + size], ins[net][1])
             start += size
         return out
+
+    def step(
+        self,
+        rule_params: Any,
+        state: dict[str, OpenNetState],
+        ins: dict[str, tuple[jax.Array, jax.Array]],
+        noise: dict[str, jax.Array | None],
+    ) -> OpenStep:
+        """OPEN's update from the networks' inputs: the one implementation behind :meth:`update` and the
+        optax drop-in (:mod:`openrl.optimizers.dropin`), so that both apply exactly the same ``u``.
+
+        ``ins``: per network, :meth:`features` (``(x, new momenta)``); ``noise``: per network, the flat
+        ``eps`` (:func:`draw_noise`) or None for a deterministic network. ``u = a1 o0 exp(a2 o1)``, plus
+        ``a3 o2 eps`` where there is noise; then ONE scalar mean over every element of every network is
+        subtracted.
+        """
+        a1, a2, a3 = self.alpha1, self.alpha2, self.alpha3
+        outs = self._forward(rule_params, state, ins)
+        updates, new_state, parts = {}, {}, {}
+        total, count = jnp.zeros((), jnp.float32), 0
+        for net, (o, h, m) in outs.items():
+            u = o[0] * a1 * jnp.exp(a2 * o[1])
+            u_hat, noise_scale = u, None
+            eps = noise.get(net)
+            if self.use_stochasticity and eps is not None:
+                noise_scale = o[2] * a3
+                u = u + noise_scale * eps
+            updates[net] = u
+            total = total + jnp.sum(u)
+            count += u.shape[0]
+            new_state[net] = OpenNetState(momenta=m, carry=h, iteration=state[net].iteration + 1)
+            parts[net] = (u_hat, noise_scale, m)
+        mean = total / count  # ONE scalar over every update element of every network
+        return OpenStep({net: u - mean for net, u in updates.items()}, new_state, parts)
 
     def update(
         self,
@@ -537,45 +610,31 @@ class OpenRule(MetaTemplateMixin):
         return self._update(rule_params, state, grads, params, ctx, analysis=True)
 
     def _update(self, rule_params, state, grads, params, ctx, analysis: bool):
-        a1, a2, a3 = self.alpha1, self.alpha2, self.alpha3
-        outs = self.outputs(rule_params, state, grads, params, ctx)
-        updates, new_state, parts = {}, {}, {}
-        total, count = jnp.zeros((), jnp.float32), 0
-        for net, (o, h, m) in outs.items():
-            u = o[0] * a1 * jnp.exp(a2 * o[1])
-            u_hat, noise_scale = u, None
-            if self.use_stochasticity and net in NOISE_NETS:
-                noise_scale = o[2] * a3
-                u = u + noise_scale * self._noise(ctx.key, params[net])
-            updates[net] = u
-            total = total + jnp.sum(u)
-            count += u.shape[0]
-            new_state[net] = OpenNetState(momenta=m, carry=h, iteration=state[net].iteration + 1)
-            parts[net] = (u_hat, noise_scale, m)
-
-        mean = total / count  # ONE scalar over every actor and critic update element
-        new_params, stats = {}, {}
+        """:meth:`step` on the PPO networks: features from ``ctx``, noise on the actor (:data:`NOISE_NETS`)."""
+        ins = self.inputs(params, grads, state, ctx)
+        noise = {
+            net: draw_noise(ctx.key, jax.tree.leaves(params[net]))
+            if self.use_stochasticity and net in NOISE_NETS
+            else None
+            for net in params
+        }
+        out = self.step(rule_params, state, ins, noise)
+        new_params = {}
         for net, p_tree in params.items():
-            u = updates[net] - mean
             leaves, treedef = jax.tree.flatten(p_tree)
-            out, start = [], 0
-            for leaf in leaves:
-                size = int(np.size(leaf))
-                out.append(leaf - u[start : start + size].reshape(jnp.shape(leaf)).astype(leaf.dtype))
-                start += size
-            new_params[net] = jax.tree.unflatten(treedef, out)
-            if analysis:
-                updates[net] = u
-        if analysis:
-            stats = self._analysis(params, grads, updates, parts)
-        return new_params, new_state, stats
+            steps = split_like(out.updates[net], leaves)
+            new_params[net] = jax.tree.unflatten(
+                treedef, [leaf - s.astype(leaf.dtype) for leaf, s in zip(leaves, steps)]
+            )
+        stats = self._analysis(params, grads, out.updates, out.parts) if analysis else {}
+        return new_params, out.state, stats
 
     def _analysis(self, params, grads, updates, parts) -> dict[str, dict[str, jax.Array]]:
         flat = {}
         for net, p_tree in params.items():
             treedef = jax.tree.structure(p_tree)
-            p = _ravel(jax.tree.leaves(p_tree))
-            g = _ravel(treedef.flatten_up_to(grads[net]))
+            p = ravel_leaves(jax.tree.leaves(p_tree))
+            g = ravel_leaves(treedef.flatten_up_to(grads[net]))
             u_hat, noise_scale, m = parts[net]
             flat[net] = (updates[net], g, m, p, u_hat, noise_scale)
         stats = {
@@ -586,15 +645,6 @@ class OpenRule(MetaTemplateMixin):
             cat = [jnp.concatenate(xs, axis=-1) for xs in zip(*(v[:5] for v in flat.values()))]
             stats["all"] = analysis_lib.update_stats(cat[0], cat[1], cat[2], self.decays, cat[3], cat[4])
         return stats
-
-    @staticmethod
-    def _noise(key: jax.Array, p_tree: Any) -> jax.Array:
-        """eps ~ N(0, 1) for every element, one key per leaf split from ``key``, flat in ravel order."""
-        leaves = jax.tree.leaves(p_tree)
-        keys = jax.random.split(key, len(leaves))
-        return jnp.concatenate(
-            [jax.random.normal(k, jnp.shape(x), jnp.float32).reshape(-1) for k, x in zip(keys, leaves)]
-        )
 
 
 def no_features(
@@ -628,10 +678,13 @@ __all__ = [
     "DECAYS",
     "OpenNetState",
     "OpenRule",
-    "dormancy_score",
+    "OpenStep",
+    "draw_noise",
     "gru_step_t",
     "meta_forward",
     "meta_forward_t",
     "meta_param_count",
     "no_features",
+    "ravel_leaves",
+    "split_like",
 ]

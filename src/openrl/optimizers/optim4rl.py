@@ -65,11 +65,12 @@ from openrl.optimizers.base import Params, UpdateContext
 from openrl.optimizers.open import (
     _HI,
     MetaTemplateMixin,
-    _ravel,
     batched_as,
     check_batching,
     gru_step_t,
+    ravel_leaves,
     sequential_batching,
+    split_like,
 )
 from openrl.optimizers.weights import load_flat, unflatten
 
@@ -182,15 +183,10 @@ class Optim4RLRule(MetaTemplateMixin):  # zero meta-parameters give p <- p - lr 
         self, rule_params: Any, state: Optim4RLState, grads: Params, params: Params, ctx: UpdateContext
     ) -> tuple[Params, Optim4RLState]:
         leaves, treedef = jax.tree.flatten(params)
-        g = _ravel(treedef.flatten_up_to(grads))
+        g = ravel_leaves(treedef.flatten_up_to(grads))
         d, new_state = self.direction(rule_params, state, g)
-        step = self.lr * d
-        out, start = [], 0
-        for leaf in leaves:
-            size = int(np.size(leaf))
-            out.append(leaf - step[start : start + size].reshape(jnp.shape(leaf)).astype(leaf.dtype))
-            start += size
-        return jax.tree.unflatten(treedef, out), new_state
+        steps = split_like(self.lr * d, leaves)
+        return jax.tree.unflatten(treedef, [p - s.astype(p.dtype) for p, s in zip(leaves, steps)]), new_state
 
     def reference_direction(self, meta: Any, carries: tuple[jax.Array, jax.Array], g: jax.Array):
         """The same step through the flax modules (row-major, slow; for tests): ``g (n,)``,

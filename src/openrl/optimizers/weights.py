@@ -124,3 +124,16 @@ def unflatten(flat: np.ndarray, template: Any) -> Any:
     """Inverse of ``ravel_pytree`` for ``template``'s structure (float32 leaves)."""
     _, unravel = ravel_pytree(template)
     return jax.tree.map(lambda x: jax.numpy.asarray(x, jax.numpy.float32), unravel(jax.numpy.asarray(flat)))
+
+
+def export_optimizer(directory: Path, flat: np.ndarray, meta: dict[str, Any]) -> None:
+    """Writes an optimizer directory: ``optimizer.npy`` (the flat float32 vector, the released format)
+    plus ``meta.json``. The one writer of that layout, used by meta-training's ``best/``/``latest/``
+    exports and by ``openrl-import-weights``, so both read back through :func:`resolve_weights_path`."""
+    # runs.checkpoint also holds the Orbax checkpoints: importing it here keeps orbax off every path that
+    # only reads weights (the drop-in optimizer, config checks)
+    from openrl.runs.checkpoint import write_json
+
+    directory.mkdir(parents=True, exist_ok=True)
+    np.save(directory / OPTIMIZER_FILE, np.asarray(flat, np.float32))
+    write_json(directory / META_FILE, meta)

@@ -41,13 +41,12 @@ from openrl.agents.networks import (
     Critic,
     categorical_entropy,
     categorical_log_prob,
+    dormancy_fraction,
     gaussian_entropy,
     gaussian_log_prob,
 )
 from openrl.envs.base import VecEnv
 from openrl.optimizers.base import UpdateContext, UpdateRule
-
-DORMANT_SCORE = 1e-7  # the authors' threshold on the normalised activation score ("tau = 0" dormancy)
 
 
 @dataclass(frozen=True)
@@ -160,13 +159,6 @@ def minibatch_permutation(kind: str, key: jax.Array, n: int) -> jax.Array:
     if kind == "jax_permutation":
         return jax.random.permutation(key, n)
     raise ValueError(f"ppo.shuffle={kind!r}: allowed values are {', '.join(SHUFFLES)}")
-
-
-def dormancy_fraction(acts: jax.Array) -> jax.Array:
-    """Fraction of a layer's neurons whose normalised activation score is ~0 (the authors' tau=0)."""
-    a = acts + 1e-11
-    score = a / jnp.sum(jnp.abs(a)) * a.shape[-1]
-    return jnp.mean(score < DORMANT_SCORE)
 
 
 class PPOTrainer:
