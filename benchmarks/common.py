@@ -58,7 +58,7 @@ def time_generations(overrides: list[str], gens: int) -> dict[str, Any]:
     """Compiles the real ES generation program of a composed config and times ``gens`` generations after
     the first (which compiles). Returns first-generation wall time, per-generation wall and CPU seconds,
     the MetaTrainer, the config and the last generation's metrics."""
-    from openrl.meta.setup import build_meta
+    from openrl.jobs.meta import build_meta
 
     _, cfg = load_config(overrides)
     meta = build_meta(meta_job(cfg, overrides))

@@ -39,7 +39,7 @@ run_optimizer() {
             limit="timeout $(left)"
         fi
         # num_chunks=10: 1220 updates in 10 equal blocks -> one compilation, a log line every 10%
-        $limit "$PY" -m openrl.eval.cli experiment=fig2_single_task "eval.envs=[$g]" "eval.optimizers=[$o]" \
+        $limit "$PY" -m openrl.cli.eval experiment=fig2_single_task "eval.envs=[$g]" "eval.optimizers=[$o]" \
             num_seeds="$SEEDS" num_chunks=10 progress=false logger=disabled "hydra.run.dir=$R/${g}__${o}" $EXTRA \
             >"$R/logs/${g}__${o}.log" 2>&1
         echo "[$o] $g: exit $? at $(( $(date +%s) - START )) s; $(grep -ho 'final returns.*' "$R/logs/${g}__${o}.log" | tail -1)"

@@ -64,7 +64,7 @@ run_job() {  # NAME OVERRIDE...; the caller has checked the deadline
     rm -rf "$dir"
     echo "== $(date -u +%FT%TZ) $name: $* $EXTRA" >>"$log"
     # num_chunks=10: one compilation, a progress line every 10%; figures come from openrl-report
-    $limit "$PY" -m openrl.eval.cli "$@" num_chunks=10 progress=false logger=disabled eval.figures=false \
+    $limit "$PY" -m openrl.cli.eval "$@" num_chunks=10 progress=false logger=disabled eval.figures=false \
         "hydra.run.dir=$dir" $EXTRA >>"$log" 2>&1
     rc=$?
     case $rc in 124 | 137) rc="$rc (stopped at the deadline)" ;; esac

@@ -99,7 +99,7 @@ pack() {  # NAME: openrl-report on RUNS/NAME, then its report.md and a .tar.gz o
     local d="$RUNS/$1" f
     [ -d "$d" ] || return 0
     if ls "$d"/*/summary.json >/dev/null 2>&1; then
-        timeout 300 "$PY" -c 'import sys; from openrl.eval.cli import report_main; report_main(sys.argv[1:])' "$d"
+        timeout 300 "$PY" -c 'import sys; from openrl.cli.eval import report_main; report_main(sys.argv[1:])' "$d"
         [ -f "$d/report.md" ] && cp "$d/report.md" "$OUT/$1_report.md"
     else
         say "$1: no finished job"

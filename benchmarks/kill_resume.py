@@ -56,20 +56,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from tests.tiny import TINY_META
+
 from benchmarks.common import write
 
 GENERATIONS = 6
 ARGS = [
-    "experiment=single_breakout",
-    "es.population_size=4",
-    "es.sigma_init=1.0",  # large perturbations + a large step multiplier: the ES mean moves every generation
-    "optimizer.alpha1=1.0",
-    "ppo.num_envs=8",
-    "ppo.num_steps=16",
-    "ppo.total_timesteps=384",
-    "ppo.num_minibatches=2",
-    "ppo.update_epochs=1",
-    "ppo.width=8",
+    *TINY_META,  # the test-suite's tiny real meta-training program (Breakout PPO + OPEN, population 4)
     f"es.num_generations={GENERATIONS}",
     "meta.eval_every=2",
     "meta.validation_seeds=1",
@@ -87,7 +80,7 @@ RESUMED = b"\n===== resumed with the same command =====\n"
 
 def _command(run_dir: Path) -> list[str]:
     script = Path(sys.executable).parent / "openrl-train"
-    exe = [str(script)] if script.exists() else [sys.executable, "-m", "openrl.cli"]
+    exe = [str(script)] if script.exists() else [sys.executable, "-m", "openrl.cli.train"]
     return [*exe, *ARGS, f"hydra.run.dir={run_dir}"]
 
 

@@ -26,8 +26,8 @@ def _script(name: str, module: str, func: str) -> list[str]:
     return [str(exe)] if exe.is_file() else [sys.executable, "-c", f"from {module} import {func}; {func}()"]
 
 
-TRAIN = _script("openrl-train", "openrl.cli", "train_main")
-EVAL = _script("openrl-eval", "openrl.eval.cli", "eval_main")
+TRAIN = _script("openrl-train", "openrl.cli.train", "train_main")
+EVAL = _script("openrl-eval", "openrl.cli.eval", "eval_main")
 
 
 def test_help_lists_presets_without_schemas():

@@ -391,7 +391,7 @@ def test_every_float_field_rejects_nan(optimizer):
 
 # -- output directory ----------------------------------------------------------------------------------------
 def test_output_dir_problem(tmp_path):
-    from openrl.cli import output_dir_problem
+    from openrl.cli.train import output_dir_problem
 
     assert output_dir_problem(tmp_path) is None
     assert output_dir_problem(tmp_path / "new" / "deeper") is None
@@ -406,7 +406,7 @@ def test_output_dir_problem(tmp_path):
 
 def _openrl_train(args: list[str]) -> subprocess.CompletedProcess:
     script = Path(sys.executable).with_name("openrl-train")
-    cmd = [str(script)] if script.is_file() else [sys.executable, "-c", "from openrl.cli import train_main; train_main()"]  # fmt: skip
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-c", "from openrl.cli.train import train_main; train_main()"]  # fmt: skip
     return subprocess.run(cmd + args, capture_output=True, text=True, timeout=120, env={**os.environ, "WANDB_MODE": "disabled"})  # fmt: skip
 
 

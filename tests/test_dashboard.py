@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import wandb_workspaces.reports.v2 as wr
 
+from openrl.cli import dashboard as dashboard_cli
 from openrl.runs import dashboard
 from openrl.runs.logger import STEP_METRICS
 from tiny import TINY_PPO
@@ -67,7 +68,7 @@ wandb.Settings = lambda **kw: kw
 wandb.Image = Image
 sys.modules["wandb"] = wandb
 sys.argv = ["openrl-train", *sys.argv[2:]]
-from openrl.cli import train_main
+from openrl.cli.train import train_main
 train_main()
 """
 
@@ -148,7 +149,7 @@ def test_workspace_builds_and_prints_without_network(monkeypatch, capsys):
     assert "group" not in json.dumps(everyone, default=str)
     assert all(s.panels for s in w.sections)
 
-    assert dashboard.main(["--project", "proj", "--group", "g", "--dry-run"]) == 0
+    assert dashboard_cli.main(["--project", "proj", "--group", "g", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "group g" in out and "[meta-training]" in out and "x-axis generation" in out
     assert "val/adam_score" in out and "regex ^val/[^/]+/return$" in out and "figures/fig2_per_env_iqm" in out
@@ -163,7 +164,7 @@ def test_saving_without_w_and_b_fails_in_one_line(monkeypatch, capsys, tmp_path,
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    assert dashboard.main(["--project", "proj"]) == 1
+    assert dashboard_cli.main(["--project", "proj"]) == 1
     err = capsys.readouterr().err.strip()
     assert expected in err and len(err.splitlines()) == 1 and err.startswith("openrl-dashboard: ")
 

@@ -265,7 +265,7 @@ def test_deepsea_experiments_compose():
     _, ev = load_config(["experiment=deepsea_eval"])
     assert ev.num_seeds == 128
     # openrl-eval form: the four presets of the 2x2 study, each an existing optimizer config
-    from openrl.eval.run import parse_entry
+    from openrl.jobs.evaluate import parse_entry
 
     presets = {parse_entry(e).preset for e in ev.eval.optimizers}
     assert presets == {"open", "open_separated", "open_no_stochasticity", "open_separated_no_stochasticity"}
@@ -295,7 +295,7 @@ def test_deepsea_sweeps_are_the_papers_grids():
 
 
 def test_deepsea_meta_runs_one_tiny_generation():
-    from openrl.meta.setup import build_meta
+    from openrl.jobs.meta import build_meta
 
     overrides = [
         "experiment=deepsea",

@@ -19,9 +19,9 @@ import yaml
 
 from openrl.config import CONF_DIR, ConfigError, load_config
 from openrl.eval import records, stats
-from openrl.eval import run as eval_run
 from openrl.eval.markdown import markdown
 from openrl.eval.summary import check_schema, summarise
+from openrl.jobs import evaluate as eval_run
 
 REPO = CONF_DIR.parent
 PRETRAINED = REPO.parent / "shared" / "reference" / "pretrained"
@@ -267,7 +267,7 @@ def test_plan_single_and_multi_forms(tmp_path, monkeypatch):
 
 def _run_cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", "from openrl.eval.cli import eval_main; eval_main()", *args],
+        [sys.executable, "-c", "from openrl.cli.eval import eval_main; eval_main()", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -420,7 +420,7 @@ def _fake_sweep(root: Path) -> Path:
 
 
 def test_openrl_report_on_a_finished_sweep(tmp_path):
-    from openrl.eval.cli import report_main
+    from openrl.cli.eval import report_main
 
     sweep = _fake_sweep(tmp_path)
     report_main([str(sweep), "--reps", "100"])
@@ -438,7 +438,7 @@ def test_openrl_report_on_a_finished_sweep(tmp_path):
 
 
 def test_openrl_report_names_an_empty_directory(tmp_path, capsys):
-    from openrl.eval.cli import report_main
+    from openrl.cli.eval import report_main
 
     with pytest.raises(SystemExit) as e:
         report_main([str(tmp_path)])
@@ -467,7 +467,7 @@ def test_report_pools_seeds_and_names_variants(tmp_path):
 def test_openrl_report_pools_several_sweep_directories(tmp_path, capsys):
     """The rows of one table run on two machines (e.g. two games on a GPU with 16 seeds and num_chunks=10,
     a third on a CPU with 4 seeds): one report over both directories, no spurious num_seeds variants."""
-    from openrl.eval.cli import report_main
+    from openrl.cli.eval import report_main
 
     def job(sweep, name, env, label, n, extra, device):
         d = sweep / name
@@ -509,6 +509,22 @@ def test_openrl_report_pools_several_sweep_directories(tmp_path, capsys):
     assert "with their first n" in md and "Adam n = 4" in md
     # the runtime table names each column's device: GPU and CPU seconds are not comparable
     assert "| Lion | 60 (10), 1x NVIDIA H200 | 60 (10), 1x NVIDIA H200 | 60 (10), CPU (2 cores) |" in md
+
+    # a results JSON (a report_summary.json, a benchmarks/results file) pools like a job: seeds add up;
+    # --only keeps the named optimizers
+    report_main([str(tmp_path / "all" / "report_summary.json"), str(cpu), "--out", str(tmp_path / "p")])
+    p = json.loads((tmp_path / "p" / "report_summary.json").read_text())
+    assert (
+        p["results"]["breakout"]["adam"]["num_seeds"] == 8
+        and p["results"]["asterix"]["adam"]["num_seeds"] == 16
+    )
+    report_main([str(cpu), "--only", "lion", "--out", str(tmp_path / "o"), "--reps", "50"])
+    assert list(json.loads((tmp_path / "o" / "report_summary.json").read_text())["results"]["breakout"]) == [
+        "lion"
+    ]
+    with pytest.raises(SystemExit) as e:
+        report_main([str(tmp_path / "all" / "report_summary.json")])  # a file: --out required
+    assert e.value.code == 2 and "--out" in capsys.readouterr().err
 
 
 def test_device_label_and_old_job_metadata(tmp_path):
@@ -673,7 +689,7 @@ def test_fig2_multirun_two_points_then_report(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "summary.json").exists())
     assert len(jobs) == 2
-    from openrl.eval.cli import report_main
+    from openrl.cli.eval import report_main
 
     report_main([str(sweep), "--reps", "100"])
     md = (sweep / "report.md").read_text()
@@ -747,9 +763,9 @@ def test_each_sweep_runs_one_point_at_smoke_budget(tmp_path, experiment):
 
 
 def test_report_reads_openrl_train_ppo_jobs(tmp_path):
-    """openrl-train experiment=ppo multirun jobs (summary.json + returns.npz + resolved config) are read,
-    with the config facts the gridworld figures group by."""
-    from openrl.eval.cli import report_main
+    """openrl-train experiment=ppo multirun jobs (summary.json in the shared schema, beside the job's own
+    keys, + returns.npz) are read, with the config facts the gridworld figures group by."""
+    from openrl.cli.eval import report_main
 
     sweep = tmp_path / "multiruns" / "d"
     rng = np.random.default_rng(0)
@@ -759,15 +775,14 @@ def test_report_reads_openrl_train_ppo_jobs(tmp_path):
         (job / ".hydra" / "overrides.yaml").write_text(
             yaml.safe_dump([f"optimizer={opt}", f"ppo.width={width}", "env=gridworld", "env.level=rand_all"])
         )
-        (job / ".hydra" / "hydra.yaml").write_text(
-            yaml.safe_dump({"hydra": {"runtime": {"choices": {"optimizer": opt}}}})
-        )
-        cfg = {"env": {"id": "gw", "family": "gridworld", "level": "rand_all"}, "ppo": {"width": width,
-               "total_timesteps": 1000}, "optimizer": {"name": opt}}  # fmt: skip
-        (job / "config_resolved.yaml").write_text(yaml.safe_dump(cfg))
+        facts = {"env.id": "gw", "env.family": "gridworld", "env.level": "rand_all", "ppo.width": width,
+                 "ppo.total_timesteps": 1000}  # fmt: skip
         finals = rng.random(4) + (1.5 if opt == "open" else 1.0)
-        summary = {"env": "gridworld", "optimizer": opt, "num_seeds": 4, "final_return": finals.tolist(),
-                   "total_env_steps": 4000, "wall_s": 1.0}  # fmt: skip
+        rec = records.Record(
+            "gridworld", opt, finals, job / "returns.npz", {"total_timesteps": 1000, "config": facts}
+        )
+        summary = {**summarise([rec], reps=20, root=job), "env": "gridworld", "optimizer": opt,
+                   "final_return": finals.tolist(), "total_env_steps": 4000, "wall_s": 1.0}  # fmt: skip
         (job / "summary.json").write_text(json.dumps(summary))
         np.savez(job / "returns.npz", episode_return=rng.random((4, 5)), env_steps=np.arange(1, 6) * 200)
     report_main([str(sweep), "--reps", "50"])

@@ -511,7 +511,7 @@ TINY_PPO = [
 
 def _cli(tmp_path, *args):
     proc = subprocess.run(
-        [sys.executable, "-m", "openrl.cli", *args, "logger=disabled", "progress=false",
+        [sys.executable, "-m", "openrl.cli.train", *args, "logger=disabled", "progress=false",
          "save_agent=false", f"hydra.run.dir={tmp_path}"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openrl.cli_tools import import_weights, import_weights_main
+from openrl.cli.tools import import_weights, import_weights_main
 from openrl.optimizers.open import OpenRule
 from openrl.optimizers.weights import WeightsError, save_flat
 

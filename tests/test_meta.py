@@ -195,7 +195,7 @@ TINY = TINY_META
 
 @pytest.fixture(scope="module")
 def tiny():
-    from openrl.meta.setup import build_meta
+    from openrl.jobs.meta import build_meta
 
     _, cfg = load_config(TINY)
     meta = build_meta(meta_job(cfg, TINY))
@@ -272,7 +272,7 @@ SHARD_SCRIPT = textwrap.dedent(
     import jax, numpy as np
     from jax.sharding import Mesh
     from openrl.config import load_config
-    from openrl.meta.setup import build_meta, make_mesh
+    from openrl.jobs.meta import build_meta, make_mesh
     from openrl.meta.trainer import MetaTrainer
     assert len(jax.devices()) == 2, jax.devices()
     out_path, mode, tests_dir, TINY = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
@@ -533,7 +533,7 @@ def test_experiment_composes(experiment, budget):
 @pytest.mark.parametrize("experiment", META_EXPERIMENTS)
 def test_meta_experiment_builds(experiment):
     """Every meta experiment builds its tasks (envs, rule, normalisers) without compiling anything."""
-    from openrl.meta.setup import build_meta
+    from openrl.jobs.meta import build_meta
 
     spec = yaml.safe_load((CONF_DIR / "experiment" / f"{experiment}.yaml").read_text())
     overrides = [f"experiment={experiment}"] + (
@@ -553,7 +553,7 @@ def test_meta_experiment_builds(experiment):
 
 
 def test_multitask_builds_all_four_games():
-    from openrl.meta.setup import build_meta
+    from openrl.jobs.meta import build_meta
 
     overrides = ["experiment=multitask_minatar", "budget=smoke"]
     _, cfg = load_config(overrides)
@@ -574,7 +574,7 @@ def _ablation_variants() -> list[str]:
 
 @pytest.mark.parametrize("variant", _ablation_variants())
 def test_ablation_variant_composes_and_builds(variant):
-    from openrl.meta.setup import build_meta
+    from openrl.jobs.meta import build_meta
 
     overrides = ["experiment=ablation_breakout", f"optimizer={variant}", "budget=smoke"]
     _, cfg = load_config(overrides)
@@ -599,7 +599,7 @@ RUNS = [
 def test_meta_experiment_runs_one_tiny_generation(experiment, extra):
     """Every meta experiment runs one generation (tiny explicit sizes: a budget preset would override
     them); multitask_minatar evaluates every member on all four games."""
-    from openrl.meta.setup import build_meta
+    from openrl.jobs.meta import build_meta
 
     overrides = [f"experiment={experiment}", *extra, *TINY_RUN]
     if experiment == "single_ant":
@@ -644,7 +644,7 @@ def test_cli_rejects_bad_es_config_before_building(tmp_path):
         [
             sys.executable,
             "-m",
-            "openrl.cli",
+            "openrl.cli.train",
             "experiment=single_breakout",
             "es.population_size=5",
             "meta.population_chunk=3",

@@ -36,7 +36,7 @@ SMOKE = ["experiment=ablation_breakout", "budget=smoke", "logger=disabled", "pro
 
 
 def _meta(overrides: list[str]):
-    from openrl.meta.setup import build_meta
+    from openrl.jobs.meta import build_meta
 
     _, cfg = load_config(overrides)
     return cfg, build_meta(meta_job(cfg, overrides))
@@ -63,7 +63,7 @@ def test_zero_start_smoke_run_logs_diagnostics_and_warns_once(tmp_path, caplog):
     from omegaconf import OmegaConf
 
     from openrl.config import apply_budget
-    from openrl.meta import setup
+    from openrl.jobs import meta as setup
 
     raw, cfg = load_config(SMOKE)
     resolved = OmegaConf.to_container(apply_budget(raw, SMOKE), resolve=True)
@@ -83,6 +83,13 @@ def test_zero_start_smoke_run_logs_diagnostics_and_warns_once(tmp_path, caplog):
     assert set(final["intervals"]) >= {"Adam (tuned)"} and "p_learned_beats_adam" in final
     assert (tmp_path / "validation.png").stat().st_size > 0
     assert summary["wall_s_with_final_evaluation"] >= summary["wall_s"] > 0 and summary["cpu_s"] > 0
+    # the summary schema every job writes: openrl-report reads the finished optimizer and Adam from it
+    from openrl.eval.records import load_job
+
+    recs = {r.label: r for r in load_job(tmp_path)}
+    assert set(recs) == {cfg.optimizer.name, "adam"} and all(r.env == "breakout" for r in recs.values())
+    assert recs["adam"].final_return.tolist() == final["adam_final_return"]
+    assert recs[cfg.optimizer.name].final_return.tolist() == final["learned_final_return"]
 
     # benchmarks.meta_result records what the run measured, without recomputing anything
     from benchmarks.meta_result import record

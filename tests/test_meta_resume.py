@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow
 
 def _command(run_dir: Path, *extra: str) -> list[str]:
     script = Path(sys.executable).parent / "openrl-train"
-    exe = [str(script)] if script.exists() else [sys.executable, "-m", "openrl.cli"]
+    exe = [str(script)] if script.exists() else [sys.executable, "-m", "openrl.cli.train"]
     return [*exe, *ARGS, *extra, f"hydra.run.dir={run_dir}"]
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from openrl import pretrained
-from openrl.cli_tools import weights_main
+from openrl.cli.tools import weights_main
 from openrl.pretrained import PretrainedError
 
 REF = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "pretrained"

@@ -167,15 +167,19 @@ class MetaJob:
 
     ``tasks[i]`` is task i's full config (its env with the run's PPO and optimizer settings); ``adam[i]``
     the same env and PPO settings with tuned Adam: the validation reference, the update-ratio probe and
-    the final evaluation's baseline.
+    the final evaluation's baseline. ``label`` names the learned optimizer in reports (its
+    ``conf/optimizer`` preset, e.g. ``open_large``).
     """
 
     cfg: Any
     tasks: tuple[Any, ...]
     adam: tuple[Any, ...]
+    label: str
 
 
-def meta_job(cfg: Any, overrides: list[str]) -> MetaJob:
-    """Composes the per-task and per-task Adam configs of a meta-training run (``cfg`` already validated)."""
+def meta_job(cfg: Any, overrides: list[str], label: str | None = None) -> MetaJob:
+    """Composes the per-task and per-task Adam configs of a meta-training run (``cfg`` already validated);
+    ``label``: the optimizer preset chosen (default: the optimizer's name)."""
     tasks = tuple(task_configs(cfg, overrides))
-    return MetaJob(cfg, tasks, tuple(adam_config(t, overrides) for t in tasks))
+    adam = tuple(adam_config(t, overrides) for t in tasks)
+    return MetaJob(cfg, tasks, adam, label or cfg.optimizer.name)

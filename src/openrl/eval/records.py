@@ -1,11 +1,12 @@
 """The results a report is made of: :class:`Record` (one optimizer's per-seed final returns on one env)
 and reading them back from finished job directories (``openrl-report``).
 
-A job directory is recognised by what it holds:
-
-* ``summary.json`` with ``"schema": "openrl-eval/1"`` -- an ``openrl-eval`` run (one or many pairs);
-* ``summary.json`` with ``final_return`` -- an ``openrl-train experiment=ppo`` run (``returns.npz``);
-* ``final_evaluation.json`` -- a meta-training run (the learned optimizer and Adam on held-out seeds).
+Every job writes its results in one format: a ``summary.json`` carrying the ``openrl-eval/1`` schema
+(:func:`openrl.eval.summary.summarise`): ``openrl-eval`` (one or many pairs), ``openrl-train
+experiment=ppo`` (the trained optimizer on its env) and meta-training (the finished optimizer and tuned
+Adam on held-out seeds; the job's own keys sit beside the schema's). ``openrl-report`` reads that and
+nothing else, so a new job type needs no reader; a results JSON in that schema (``report_summary.json``,
+``benchmarks/results/*.json``) can be pooled with job directories as it is.
 
 Records are grouped by env and *key*: the optimizer label plus, in a sweep, the swept values that are
 not the env, the optimizer or the seed (e.g. ``adam [optimizer.lr=0.001]`` in a tuning sweep). Runs of
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
+from openrl.config import overrides as ov
 from openrl.runs.metadata import device_label
 
 # The version tag of openrl-eval's summary.json: written by :func:`openrl.eval.summary.summarise`, and
@@ -70,36 +73,30 @@ class Record:
 
 
 # -- job directories --------------------------------------------------------------------------------------------
-def _load_yaml(path: Path) -> Any:
-    import yaml
-
-    return yaml.safe_load(path.read_text()) if path.exists() else None
-
-
 def _job_overrides(job: Path) -> dict[str, str]:
-    ov = _load_yaml(job / ".hydra" / "overrides.yaml") or []
-    out = {}
-    for o in ov:
-        if "=" in o:
-            k, v = o.lstrip("+~").split("=", 1)
-            out[k] = v
-    return out
+    path = job / ".hydra" / "overrides.yaml"
+    return ov.as_dict(yaml.safe_load(path.read_text()) or []) if path.is_file() else {}
 
 
-def _facts_from_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    env, ppo, opt = cfg.get("env", {}), cfg.get("ppo", {}), cfg.get("optimizer", {})
+def config_facts(cfg: Any) -> dict[str, Any]:
+    """The config values figures group by (gridworld level/width/length, Deep Sea size, ...), as every
+    job stores them in its records' ``info["config"]``."""
+    env, ppo = cfg.env, cfg.ppo
     facts = {
-        "env.id": env.get("id"),
-        "env.family": env.get("family"),
-        "ppo.width": ppo.get("width"),
-        "ppo.total_timesteps": ppo.get("total_timesteps"),
+        "env.id": env.id,
+        "env.family": env.family,
+        "ppo.width": ppo.width,
+        "ppo.total_timesteps": ppo.total_timesteps,
+        "ppo.num_envs": ppo.num_envs,
     }
     for k in ("level", "size"):
-        if env.get(k) is not None:
-            facts[f"env.{k}"] = env[k]
+        v = getattr(env, k, None)
+        if v is not None:
+            facts[f"env.{k}"] = v
     for k in ("separated", "use_stochasticity", "anneal_lr", "lr", "b1", "b2", "decay"):
-        if opt.get(k) is not None:
-            facts[f"optimizer.{k}"] = opt[k]
+        v = getattr(cfg.optimizer, k, None)
+        if v is not None:
+            facts[f"optimizer.{k}"] = v
     return facts
 
 
@@ -119,66 +116,40 @@ def _job_device(job: Path) -> str | None:
     return "CPU" if backend == "cpu" else device_label(backend.upper(), meta.get("devices") or [None])
 
 
+def _summary_file(job: Path) -> Path:
+    return job if job.is_file() else job / "summary.json"
+
+
 def load_job(job: Path) -> list[Record]:
-    """The records of one job directory (empty if it holds no recognised result)."""
-    summ = job / "summary.json"
-    cfg = _load_yaml(job / "config_resolved.yaml") or _load_yaml(job / ".hydra" / "config.yaml") or {}
-    choices = (
-        (_load_yaml(job / ".hydra" / "hydra.yaml") or {}).get("hydra", {}).get("runtime", {}) or {}
-    ).get("choices", {})
-    data = json.loads(summ.read_text()) if summ.exists() else {}
-    if data.get("schema") == SCHEMA:
-        out = []
-        for env, res in data["results"].items():
-            for _, r in res.items():
-                curves = r.get("curves")
-                cp = (
-                    None if curves is None else (Path(curves) if Path(curves).is_absolute() else job / curves)
-                )
-                if cp is not None and not cp.exists():
-                    cp = job / "curves" / Path(curves).name
-                info = {k: v for k, v in r.items() if k not in ("final_return", "label", "variant", "curves")}
-                if "device" not in info and (dev := _job_device(job)):
-                    info["device"] = dev
-                out.append(Record(env, r["label"], np.asarray(r["final_return"]), cp, info))
-        return out
-    if "final_return" in data and "env" in data:
-        label = choices.get("optimizer") or data.get("optimizer")
-        info = {
-            "total_timesteps": int(data.get("total_env_steps", 0) // max(1, data.get("num_seeds", 1))),
-            "adam_return_reference": data.get("adam_return_reference"),
-            "wall_s": data.get("wall_s"),
-            "compile_s": data.get("compile_s"),
-            "env_steps_per_s": data.get("env_steps_per_s"),
-            "config": _facts_from_config(cfg),
-        }
-        curves = job / "returns.npz"
-        return [
-            Record(
-                data["env"],
-                label,
-                np.asarray(data["final_return"]),
-                curves if curves.exists() else None,
-                info,
-            )
-        ]
-    fe = job / "final_evaluation.json"
-    if fe.exists():
-        res = json.loads(fe.read_text())
-        label = choices.get("optimizer") or cfg.get("optimizer", {}).get("name", "learned")
-        out = []
-        for env, r in res.items():
-            info = {"config": _facts_from_config(cfg), "source": "meta-training final evaluation"}
-            out.append(Record(env, label, np.asarray(r["learned_final_return"]), None, info))
-            out.append(Record(env, "adam", np.asarray(r["adam_final_return"]), None, dict(info)))
-        return out
-    return []
+    """The records of one job directory, or of one results JSON file (empty if it holds none)."""
+    summ = _summary_file(job)
+    try:
+        data = json.loads(summ.read_text()) if summ.is_file() else {}
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{summ}: not a JSON file ({e})") from e
+    if data.get("schema") != SCHEMA:
+        return []
+    root = job.parent if job.is_file() else job
+    out = []
+    for env, res in data["results"].items():
+        for r in res.values():
+            curves = r.get("curves")
+            cp = None if curves is None else (Path(curves) if Path(curves).is_absolute() else root / curves)
+            if cp is not None and not cp.exists():
+                cp = root / "curves" / Path(curves).name
+            info = {k: v for k, v in r.items() if k not in ("final_return", "label", "variant", "curves")}
+            if "device" not in info and not job.is_file() and (dev := _job_device(job)):
+                info["device"] = dev
+            out.append(Record(env, r["label"], np.asarray(r["final_return"]), cp, info))
+    return out
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    """Job directories under a sweep directory (those holding a result file), in path order."""
-    found = {p.parent for pat in ("summary.json", "final_evaluation.json") for p in sweep_dir.rglob(pat)}
-    return sorted(found, key=str)
+    """Job directories under a sweep directory (those holding a summary.json), in path order; a results
+    JSON file is its own one job."""
+    if sweep_dir.is_file():
+        return [sweep_dir]
+    return sorted({p.parent for p in sweep_dir.rglob("summary.json")}, key=str)
 
 
 def sweep_dirs(sweep_dir: Path | Sequence[Path]) -> list[Path]:
@@ -197,15 +168,15 @@ def load_jobs(jobs_per_dir: list[list[Path]]) -> list[Record]:
     directories in the order given (the report's row order)."""
     jobs = list(dict.fromkeys(j for jobs in jobs_per_dir for j in jobs))
     per_job = [(j, load_job(j), _job_overrides(j)) for j in jobs]
-    per_job = [(j, rs, ov) for j, rs, ov in per_job if rs]
-    all_keys = {k for _, _, ov in per_job for k in ov}
+    per_job = [(j, rs, o) for j, rs, o in per_job if rs]
+    all_keys = {k for _, _, o in per_job for k in o}
     swept = sorted(
-        k for k in all_keys if k not in _NOT_VARIANT and len({ov.get(k) for _, _, ov in per_job}) > 1
+        k for k in all_keys if k not in _NOT_VARIANT and len({o.get(k) for _, _, o in per_job}) > 1
     )
     records: list[Record] = []
     seen_adam: set[tuple[str, str]] = set()
-    for _, rs, ov in per_job:
-        variant = ",".join(f"{k}={ov[k]}" for k in swept if k in ov)
+    for _, rs, o in per_job:
+        variant = ",".join(f"{k}={o[k]}" for k in swept if k in o)
         for r in rs:
             if r.info.get("source") == "meta-training final evaluation" and r.label == "adam":
                 # every meta job evaluates the same Adam on the same seeds: keep it once per env/variant
@@ -217,4 +188,13 @@ def load_jobs(jobs_per_dir: list[list[Path]]) -> list[Record]:
     return records
 
 
-__all__ = ["SCHEMA", "Record", "job_dirs", "load_job", "load_jobs", "load_sweep", "sweep_dirs"]
+__all__ = [
+    "SCHEMA",
+    "Record",
+    "config_facts",
+    "job_dirs",
+    "load_job",
+    "load_jobs",
+    "load_sweep",
+    "sweep_dirs",
+]

@@ -27,21 +27,23 @@ def report_sweep(
     reps: int = stats.DEFAULT_REPS,
     confidence: float = stats.DEFAULT_CONFIDENCE,
     seed: int = 0,
+    only: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """``openrl-report``: report.md, summary.json and figures for a finished multirun directory, or for
-    several pooled into one report (``out_dir`` then required)."""
+    several pooled into one report (``out_dir`` then required). A results JSON file (the same schema)
+    counts as one job, so published seeds pool with new ones; ``only`` keeps those optimizer labels."""
     dirs = sweep_dirs(sweep_dir)
-    if len(dirs) > 1 and out_dir is None:
-        raise ValueError("several sweep directories: name the report's directory (--out)")
+    if (len(dirs) > 1 or dirs[0].is_file()) and out_dir is None:
+        raise ValueError("several sweep directories or a results file: name the report's directory (--out)")
     out_dir = out_dir or dirs[0]
     hint = "(is this a finished openrl-eval/openrl-train multirun?)"
     jobs = [job_dirs(d) for d in dirs]  # each directory searched once, for the check and the load
     for d, found in zip(dirs, jobs):  # name the directory that holds nothing
         if not found:
-            raise FileNotFoundError(
-                f"{d}: no job directory with a summary.json or final_evaluation.json below it {hint}"
-            )
+            raise FileNotFoundError(f"{d}: no job directory with a summary.json below it {hint}")
     records = load_jobs(jobs)
+    if only:
+        records = [r for r in records if r.label in only]
     if not records:
         raise FileNotFoundError(f"{', '.join(map(str, dirs))}: no job with a recognised result {hint}")
     summary = summarise(records, baseline=baseline, reps=reps, confidence=confidence, seed=seed)

@@ -82,7 +82,7 @@ class Baseline:
 
 @dataclass(eq=False)
 class Diagnostics:
-    """Probes and reference runs of a meta-training job (built by :func:`openrl.meta.setup.build_meta`).
+    """Probes and reference runs of a meta-training job (built by :func:`openrl.jobs.meta.build_meta`).
 
     Args:
         tasks: the meta-training tasks (their trainers hold the learned rule).

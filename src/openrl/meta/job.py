@@ -54,6 +54,9 @@ def run(
 ) -> dict[str, Any]:
     """Runs (or resumes) meta-training; returns the summary dict.
 
+    ``final_eval(meta, es_state, run_dir, logger)`` runs after the last generation and returns keys to
+    add to the summary (the final evaluation's results in the summary schema every job shares).
+
     ``diagnostics`` adds tuned Adam's validation level, the update-ratio probe and the plateau warning
     (:mod:`openrl.meta.diagnostics`); ``init_mean`` is where the ES mean starts (None: zeros).
     """
@@ -251,7 +254,7 @@ def run(
             "plateau_warned": bool(host.get("plateau_warned", False)),
         }
         if final_eval is not None:
-            summary["final_evaluation"] = final_eval(meta, es_state, run_dir, logger)
+            summary.update(final_eval(meta, es_state, run_dir, logger))
             clock()
             summary["wall_s_with_final_evaluation"] = host["wall_s"]
             summary["cpu_s_with_final_evaluation"] = host["cpu_s"]

@@ -1,4 +1,4 @@
-"""``openrl-dashboard``: openrl's Weights & Biases workspace, written as code.
+"""openrl's Weights & Biases workspace, written as code (the ``openrl-dashboard`` console script).
 
 A W&B project that holds openrl runs otherwise shows one auto-generated chart per logged key, against
 W&B's row counter, in alphabetical sections. This builds one curated workspace instead, whose panels
@@ -24,9 +24,7 @@ the sections and panels (no network, no API key); without it the workspace is sa
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from pathlib import Path
 
 import wandb_workspaces.reports.v2 as wr
@@ -41,7 +39,7 @@ META_X = STEP_METRICS["meta_train"]  # generation
 PPO_X = STEP_METRICS["train"]  # env_steps
 OPTIMIZER = "optimizer.name"  # the run config key PPO panels group by (one curve per optimizer)
 
-# Images: ppo_job logs its return curve, the meta job one comparison per task after its final
+# Images: the PPO job logs its return curve, the meta job one comparison per task after its final
 # evaluation (``eval/<env>``), openrl-eval its figures (``figures/<file stem>``).
 PPO_IMAGE = "return_curve"
 META_IMAGE_PREFIX = "eval/"
@@ -227,34 +225,3 @@ def save(workspace: ws.Workspace) -> str:
             f"could not save the workspace to {workspace.entity or '<default entity>'}/{workspace.project}: "
             f"{reason}"
         ) from e
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="openrl-dashboard",
-        description="Create openrl's W&B workspace (meta-training, PPO and evaluation sections) in a project.",
-    )
-    parser.add_argument("--project", required=True, help="W&B project (logger.project of the runs)")
-    parser.add_argument("--entity", default=None, help="W&B entity (default: your default entity)")
-    parser.add_argument("--group", default=None, help="show only runs of this group (default: the task_name)")
-    parser.add_argument("--name", default="openrl", help="name of the workspace view (default: openrl)")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print the sections and panels; no network, no API key"
-    )
-    args = parser.parse_args(argv)
-    workspace = build_workspace(args.project, args.entity, args.group, args.name)
-    if args.dry_run:
-        print(describe(workspace, args.group))
-        return 0
-    try:
-        url = save(workspace)
-    except DashboardError as e:
-        print(f"openrl-dashboard: {e}", file=sys.stderr)
-        return 1
-    print(f"workspace saved: {url}")
-    return 0
-
-
-def dashboard_main() -> None:
-    """Console script ``openrl-dashboard``."""
-    sys.exit(main())

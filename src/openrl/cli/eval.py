@@ -27,7 +27,7 @@ register_configs()
 
 @hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
 def _eval(cfg: DictConfig) -> float:
-    from openrl.eval import run as eval_run  # jax: loaded once Hydra has a config, not for --help
+    from openrl.jobs import evaluate as eval_run  # jax: loaded once Hydra has a config, not for --help
 
     hc = HydraConfig.get()
     overrides = list(hc.overrides.task)
@@ -63,7 +63,8 @@ def report_main(argv: list[str] | None = None) -> None:
         "sweep_dir",
         type=Path,
         nargs="+",
-        help="the multirun directory (holds one directory per job); several are pooled into one report",
+        help="the multirun directory (holds one directory per job), or a results JSON in the summary "
+        "schema (report_summary.json, benchmarks/results/*.json); several are pooled into one report",
     )
     ap.add_argument(
         "--out",
@@ -75,15 +76,19 @@ def report_main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default: 2000)")
     ap.add_argument("--confidence", type=float, default=0.95)
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same CIs)")
+    ap.add_argument(
+        "--only", default=None, help="comma-separated optimizer labels to keep (default: every optimizer)"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for d in args.sweep_dir:
-        if not d.is_dir():
-            print(f"openrl-report: {d} is not a directory", file=sys.stderr)
+        if not (d.is_dir() or (d.is_file() and d.suffix == ".json")):
+            print(f"openrl-report: {d} is not a directory (nor a results .json file)", file=sys.stderr)
             sys.exit(2)
-    if len(args.sweep_dir) > 1 and args.out is None:
+    if (len(args.sweep_dir) > 1 or args.sweep_dir[0].is_file()) and args.out is None:
         print(
-            "openrl-report: several sweep directories: name the report's directory with --out",
+            "openrl-report: several sweep directories or a results file: name the report's directory "
+            "with --out",
             file=sys.stderr,
         )
         sys.exit(2)
@@ -92,9 +97,15 @@ def report_main(argv: list[str] | None = None) -> None:
 
     try:
         summary = report.report_sweep(
-            args.sweep_dir, args.out, args.baseline, args.reps, args.confidence, args.seed
+            args.sweep_dir,
+            args.out,
+            args.baseline,
+            args.reps,
+            args.confidence,
+            args.seed,
+            only=args.only.split(",") if args.only else None,
         )
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         print(f"openrl-report: {e}", file=sys.stderr)
         sys.exit(2)
     out = args.out or args.sweep_dir[0]

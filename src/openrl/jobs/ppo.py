@@ -15,9 +15,12 @@ import jax
 import numpy as np
 
 from openrl.builders import build_trainer
+from openrl.eval.records import Record, config_facts
+from openrl.eval.summary import summarise
 from openrl.ppo.runner import run_seeds
 from openrl.runs import checkpoint, plots
 from openrl.runs.logger import RunLogger
+from openrl.runs.metadata import device_label
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +31,12 @@ def _iqm(x: np.ndarray) -> float:
     return float(stats.trim_mean(x, 0.25))
 
 
-def run(cfg: Any, run_dir: Path, resolved: dict[str, Any]) -> float:
-    """The ``mode=ppo`` job: train ``num_seeds`` agents, log every update, save the agents and curves."""
+def run(cfg: Any, run_dir: Path, resolved: dict[str, Any], label: str | None = None) -> float:
+    """The ``mode=ppo`` job: train ``num_seeds`` agents, log every update, save the agents and curves.
+
+    ``summary.json`` carries the results in the summary schema every job writes (the optimizer labelled
+    ``label``, its ``conf/optimizer`` preset, default its name), beside this job's own keys.
+    """
     trainer, rule_params, hp = build_trainer(cfg)
     s = trainer.static
     seeds = cfg.num_seeds
@@ -81,7 +88,24 @@ def run(cfg: Any, run_dir: Path, resolved: dict[str, Any]) -> float:
         )
         logger.log_image("return_curve", png, step=s.num_updates * steps_per_update)
         total_steps = s.num_updates * steps_per_update * seeds
-        summary = {
+        info = {
+            "optimizer": label or cfg.optimizer.name,
+            "optimizer_name": cfg.optimizer.name,
+            "total_timesteps": result.env_steps,
+            "num_seeds": int(seeds),
+            "seed": int(cfg.seed),
+            "adam_return_reference": cfg.env.adam_return,
+            "config": config_facts(cfg),
+            "wall_s": result.wall_s,
+            "compile_s": result.compile_s,
+            "run_s": result.run_s,
+            "env_steps_per_s": result.env_steps_per_s,
+            "device": device_label(),
+        }
+        record = Record(
+            cfg.env.name, label or cfg.optimizer.name, final_returns, run_dir / "returns.npz", info
+        )
+        own = {
             "env": cfg.env.name,
             "optimizer": cfg.optimizer.name,
             "seed": cfg.seed,
@@ -95,8 +119,9 @@ def run(cfg: Any, run_dir: Path, resolved: dict[str, Any]) -> float:
             "compile_s": result.compile_s,
             "env_steps_per_s": result.env_steps_per_s,
         }
+        summary = {**summarise([record], root=run_dir), **own}
         checkpoint.write_json(run_dir / "summary.json", summary)
-        logger.summary(summary)
+        logger.summary(own)
     log.info(
         "final return %s (mean %.2f) | %.0f env-steps/s | wall %.1fs (compile %.1fs) | %s",
         np.round(final_returns, 2).tolist(),

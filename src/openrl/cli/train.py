@@ -20,6 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from openrl.config import CONF_DIR, ConfigError, meta_job, register_configs, resolve
+from openrl.runs import metadata
 
 log = logging.getLogger("openrl")
 logging.getLogger("absl").setLevel(logging.WARNING)  # Orbax logs every internal step at INFO
@@ -89,13 +90,14 @@ def _train(cfg: DictConfig) -> float:
     try:
         obj, resolved = resolve(cfg, overrides)
         # Every config the job needs (per-task configs, Adam baselines) is composed now, before compiling.
-        job = meta_job(obj, overrides) if obj.mode == "meta" else None
+        label = HydraConfig.get().runtime.choices.get("optimizer")  # the preset: how reports name it
+        job = meta_job(obj, overrides, label) if obj.mode == "meta" else None
     except ConfigError as e:
         print(f"openrl-train: {e}", file=sys.stderr)
         sys.exit(2)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    # The jobs import jax: kept off this module's import so that --help and config errors stay instant.
-    from openrl.runs import metadata
+    # The jobs import jax (and checkpoints Orbax): kept off this module's import so that --help and
+    # config errors stay instant.
     from openrl.runs.checkpoint import CheckpointError
 
     # A resumed run keeps the record of the run it continues (a refused resume must not overwrite it).
@@ -103,12 +105,12 @@ def _train(cfg: DictConfig) -> float:
         metadata.write(run_dir, resolved)
     try:
         if job is not None:
-            from openrl.meta import setup
+            from openrl.jobs import meta
 
-            return setup.run(job, run_dir, resolved)
-        from openrl.runs import ppo_job
+            return meta.run(job, run_dir, resolved)
+        from openrl.jobs import ppo
 
-        return ppo_job.run(obj, run_dir, resolved)
+        return ppo.run(obj, run_dir, resolved, label)
     except CheckpointError as e:
         print(f"openrl-train: {e}", file=sys.stderr)
         sys.exit(2)

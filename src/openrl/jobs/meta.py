@@ -15,11 +15,15 @@ import numpy as np
 
 from openrl.builders import build_trainer
 from openrl.config import MetaJob
+from openrl.eval import stats
+from openrl.eval.records import Record, config_facts
+from openrl.eval.summary import summarise
 from openrl.meta import job as es_job
 from openrl.meta.diagnostics import Baseline, Diagnostics
 from openrl.meta.init import initial_mean
 from openrl.meta.trainer import MetaTrainer, Task
 from openrl.ppo.runner import run_seeds
+from openrl.runs import plots
 from openrl.runs.checkpoint import write_json
 
 log = logging.getLogger(__name__)
@@ -77,17 +81,18 @@ def build_diagnostics(job: MetaJob, meta: MetaTrainer) -> Diagnostics:
     )
 
 
-def final_evaluation(cfg: Any, diagnostics: Diagnostics):
+def final_evaluation(job: MetaJob, diagnostics: Diagnostics):
     """Returns the callback that evaluates the finished optimizer against tuned Adam after training.
 
     The finished optimizer is the ES mean of the best validation (``best/``); the last ES mean is
     evaluated too. Both face tuned Adam on the same ``meta.final_eval_seeds`` held-out seeds (disjoint
-    from training and validation seeds), with rliable IQM/mean/median and 95% CIs and P(learned > Adam).
+    from training and validation seeds), with rliable IQM/mean/median and 95% CIs and P(learned > Adam):
+    ``final_evaluation.json`` and, for ``summary.json``, the finished optimizer (labelled ``job.label``)
+    and Adam (``adam``) as records in the summary schema every job writes, which ``openrl-report`` reads.
     """
+    cfg = job.cfg
 
     def evaluate(meta: MetaTrainer, es_state: Any, run_dir: Path, logger) -> dict[str, Any]:
-        from openrl.eval import stats
-        from openrl.runs import plots
 
         best_file = run_dir / "best" / "optimizer.npy"
         candidates = {"learned (best validated)": np.load(best_file) if best_file.exists() else None}
@@ -97,6 +102,7 @@ def final_evaluation(cfg: Any, diagnostics: Diagnostics):
         n = cfg.meta.final_eval_seeds
         key = jax.random.PRNGKey(10_000 + cfg.seed)  # disjoint from training and validation seeds
         results: dict[str, Any] = {}
+        records: list[Record] = []
         for i, task in enumerate(meta.tasks):
             keys = jax.random.split(jax.random.fold_in(key, i), n)
             b = diagnostics.baselines[i]
@@ -143,6 +149,11 @@ def final_evaluation(cfg: Any, diagnostics: Diagnostics):
                 },
                 "p_learned_beats_adam": stats.probability_of_improvement(lo, ad).as_dict(),
             }
+            info = {"source": "meta-training final evaluation", "total_timesteps": int(steps[-1])}
+            records.append(
+                Record(task.name, job.label, lo, None, {**info, "config": config_facts(job.tasks[i])})
+            )
+            records.append(Record(task.name, "adam", ad, None, {**info, "config": config_facts(job.adam[i])}))
             if "learned (last ES mean)" in finals and first != "learned (last ES mean)":
                 last = finals["learned (last ES mean)"]
                 results[task.name]["last_mean_final_return"] = last.tolist()
@@ -166,7 +177,7 @@ def final_evaluation(cfg: Any, diagnostics: Diagnostics):
         )
         log.info("final evaluation (%d seeds):\n%s", n, table)
         write_json(run_dir / "final_evaluation.json", results)
-        return results
+        return {"final_evaluation": results, **summarise(records, baseline="adam")}
 
     return evaluate
 
@@ -202,7 +213,7 @@ def run(job: MetaJob, run_dir: Path, resolved: dict[str, Any]) -> float:
         cfg.meta.eval_every,
         cfg.meta.validation_seeds,
         arch,
-        final_eval=final_evaluation(cfg, diagnostics),
+        final_eval=final_evaluation(job, diagnostics),
         diagnostics=diagnostics,
         init_mean=mean,
     )
@@ -211,8 +222,6 @@ def run(job: MetaJob, run_dir: Path, resolved: dict[str, Any]) -> float:
 
 
 def plot_validation(summary: dict[str, Any], run_dir: Path) -> None:
-    from openrl.runs import plots
-
     hist = summary["validation"]
     if hist:
         adam = summary.get("adam_validation") or {}

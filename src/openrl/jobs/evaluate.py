@@ -28,7 +28,7 @@ from openrl.config import CONF_DIR, ConfigError, compose
 from openrl.config import overrides as ov
 from openrl.config.registry import optimizer_kind
 from openrl.eval.markdown import markdown
-from openrl.eval.records import Record
+from openrl.eval.records import Record, config_facts
 from openrl.eval.summary import summarise
 from openrl.optimizers.weights import OPTIMIZER_FILE, resolve_weights_path, sha256_file
 from openrl.ppo.runner import curve_arrays, run_seeds
@@ -244,7 +244,7 @@ def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
         "num_seeds": int(cfg.num_seeds),
         "seed": int(cfg.seed),
         "adam_return_reference": cfg.env.adam_return,
-        "config": _config_facts(cfg),
+        "config": config_facts(cfg),
         "wall_s": r.wall_s,
         "compile_s": r.compile_s,
         "run_s": r.run_s,
@@ -261,27 +261,6 @@ def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
         r.compile_s,
     )
     return PairResult(pair.env, pair.spec.label, final, rel, info)
-
-
-def _config_facts(cfg: Any) -> dict[str, Any]:
-    """The config values figures group by (gridworld level/width/length, Deep Sea size, ...)."""
-    env, ppo = cfg.env, cfg.ppo
-    facts = {
-        "env.id": env.id,
-        "env.family": env.family,
-        "ppo.width": ppo.width,
-        "ppo.total_timesteps": ppo.total_timesteps,
-        "ppo.num_envs": ppo.num_envs,
-    }
-    for k in ("level", "size"):
-        v = getattr(env, k, None)
-        if v is not None:
-            facts[f"env.{k}"] = v
-    for k in ("separated", "use_stochasticity", "anneal_lr", "lr", "b1", "b2", "decay"):
-        v = getattr(cfg.optimizer, k, None)
-        if v is not None:
-            facts[f"optimizer.{k}"] = v
-    return facts
 
 
 def write_csv(results: list[PairResult], path: Path) -> Path:
