@@ -45,6 +45,7 @@ _NOT_VARIANT = (
     "logger.wandb_mode",
     "progress",  # display only: a batch job (progress=false) pools with an interactive one
     "num_chunks",  # host round trips per run (logging granularity): same results
+    "eval.figures",  # whether a job drew its own figures: same results
     "num_seeds",  # seeds are the rows: a 4-seed job pools with a 16-seed one (use seed= for new seeds)
 )
 
