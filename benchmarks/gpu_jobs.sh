@@ -1,4 +1,4 @@
-# Shared by benchmarks/fig2_ant_gpu.sh and benchmarks/fig4_gridworld_gpu.sh (sourced, not run): one
+# Shared by benchmarks/fig2_ant_gpu.sh, benchmarks/fig4_gridworld_gpu.sh and benchmarks/fig3_multitask_cpu.sh (sourced, not run): one
 # openrl-eval job per row entry, each in its own run directory $R/NAME (as `openrl-eval -m` lays them out),
 # run LANES at a time side by side, a group's jobs all finished before the next group starts, so a deadline
 # leaves whole rows.

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from openrl.config.registry import OPTIMIZERS
-from openrl.config.validate import resolve_optimizer
 from openrl.optimizers.base import UpdateRule
 from openrl.optimizers.handcrafted import OptaxRule
 from openrl.optimizers.open import OpenRule, no_features
@@ -83,5 +82,6 @@ def learned_architectures() -> dict[str, UpdateRule]:
     out: dict[str, UpdateRule] = {}
     for entry in OPTIMIZERS:
         for preset, overrides in entry.architectures.items():
-            out[preset] = make_rule(resolve_optimizer(entry.schema(**overrides), ""))
+            # the schema with the size overrides is complete (nothing tuned per env feeds a learned rule)
+            out[preset] = make_rule(entry.schema(**overrides))
     return out
