@@ -56,21 +56,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tests.tiny import TINY_META
+from tests.tiny import TINY_META_GENERATIONS, TINY_META_RUN
 
 from benchmarks.common import write
 
-GENERATIONS = 6
-ARGS = [
-    *TINY_META,  # the test-suite's tiny real meta-training program (Breakout PPO + OPEN, population 4)
-    f"es.num_generations={GENERATIONS}",
-    "meta.eval_every=2",
-    "meta.validation_seeds=1",
-    "meta.final_eval_seeds=1",
-    "meta.probe_updates=0",  # no update-ratio probe: each of the ~20 processes compiles one program fewer
-    "logger=disabled",
-    "progress=false",
-]
+GENERATIONS = TINY_META_GENERATIONS
+# the test-suite's tiny resumable meta-training run (Breakout PPO + OPEN, population 4, 6 generations),
+# without the update-ratio probe: each of the ~20 processes compiles one program fewer
+ARGS = [*TINY_META_RUN, "meta.probe_updates=0"]
 TMP_MARK = ".orbax-checkpoint-tmp"
 # Checkpoint-directory polls: often enough to date (and land in) a write of ~0.05 s, rarely enough that
 # the watcher takes little CPU from the run it watches on a loaded machine.

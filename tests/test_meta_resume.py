@@ -23,18 +23,10 @@ import numpy as np
 import pytest
 
 from openrl.config import load_config
-from tiny import TINY_META
+from tiny import TINY_META_GENERATIONS, TINY_META_RUN
 
-GENERATIONS = 6
-ARGS = [
-    *TINY_META,
-    f"es.num_generations={GENERATIONS}",
-    "meta.eval_every=2",
-    "meta.validation_seeds=1",
-    "meta.final_eval_seeds=1",
-    "logger=disabled",
-    "progress=false",
-]
+GENERATIONS = TINY_META_GENERATIONS
+ARGS = TINY_META_RUN
 TIMEOUT = 300
 
 pytestmark = pytest.mark.slow

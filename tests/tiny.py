@@ -28,6 +28,19 @@ TINY_META = [
     "ppo.width=8",
 ]
 
+# The resume tests' complete meta-training run: TINY_META for 6 generations, validating every 2 on one seed,
+# one held-out seed at the end (tests/test_meta_resume.py, benchmarks/kill_resume.py).
+TINY_META_GENERATIONS = 6
+TINY_META_RUN = [
+    *TINY_META,
+    f"es.num_generations={TINY_META_GENERATIONS}",
+    "meta.eval_every=2",
+    "meta.validation_seeds=1",
+    "meta.final_eval_seeds=1",
+    "logger=disabled",
+    "progress=false",
+]
+
 # The smallest PPO that still runs every code path: 2 updates of 4 envs x 8 steps, one epoch, width 8.
 TINY_PPO = [
     "ppo.num_envs=4",

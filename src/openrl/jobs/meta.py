@@ -22,7 +22,7 @@ from openrl.meta import job as es_job
 from openrl.meta.diagnostics import Baseline, Diagnostics
 from openrl.meta.init import initial_mean
 from openrl.meta.trainer import MetaTrainer, Task
-from openrl.ppo.runner import run_seeds
+from openrl.ppo.runner import CompiledBlocks, run_seeds
 from openrl.runs import plots
 from openrl.runs.checkpoint import write_json
 
@@ -111,6 +111,8 @@ def final_evaluation(job: MetaJob, diagnostics: Diagnostics):
                 for label, flat in candidates.items()
             }
             runs["Adam (tuned)"] = (b.trainer, b.rule_params, b.hp)
+            # one set of compiled programs per trainer: the learned candidates share theirs
+            programs = {id(tr): CompiledBlocks(tr) for tr, _, _ in runs.values()}
             curves = {
                 label: run_seeds(
                     *run,
@@ -118,6 +120,7 @@ def final_evaluation(job: MetaJob, diagnostics: Diagnostics):
                     cfg.num_chunks,
                     desc=f"final evaluation {task.name} / {label}",
                     progress=cfg.progress,
+                    blocks=programs[id(run[0])],
                 ).metrics
                 for label, run in runs.items()
             }

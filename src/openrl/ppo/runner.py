@@ -44,25 +44,41 @@ def chunk_plan(num_updates: int, num_chunks: int) -> list[int]:
 
 
 class CompiledBlocks:
-    """``blocks(n, state)``: ``n`` PPO updates of every vmapped seed, compiled once per distinct ``n``.
+    """The compiled programs of one trainer: ``init(keys)`` and ``blocks(n, state, rule_params, hp)`` (``n``
+    PPO updates of every vmapped seed), each compiled once per distinct shape.
 
-    With :func:`chunk_plan` there are at most two sizes, so at most two compilations per run; the
-    compile time is summed in ``compile_s`` (reported apart from the run time).
+    With :func:`chunk_plan` there are at most two block sizes, so at most two compilations per run. The
+    rule's parameters and PPO's loss coefficients are traced arguments, so runs of several optimizers of
+    one architecture (meta-training's final evaluation: the best validated and the last ES mean) share the
+    programs. Compile time is summed in ``compile_s`` (reported apart from the run time).
     """
 
-    def __init__(self, trainer: PPOTrainer, rule_params: Any, hp: PPOHParams):
-        self.trainer, self.rule_params, self.hp = trainer, rule_params, hp
+    def __init__(self, trainer: PPOTrainer):
+        self.trainer = trainer
         self.compile_s = 0.0
+        self._init: dict[int, Any] = {}
         self._compiled: dict[int, Any] = {}
 
-    def __call__(self, n: int, state: RunnerState) -> tuple[RunnerState, dict[str, Any]]:
+    def _compile(self, fn: Any, *args: Any) -> Any:
+        t0 = time.perf_counter()
+        out = fn.lower(*args).compile()
+        self.compile_s += time.perf_counter() - t0
+        return out
+
+    def init(self, keys: jax.Array) -> RunnerState:
+        n_seeds = int(keys.shape[0])
+        if n_seeds not in self._init:
+            self._init[n_seeds] = self._compile(jax.jit(jax.vmap(self.trainer.init)), keys)
+        return self._init[n_seeds](keys)
+
+    def __call__(
+        self, n: int, state: RunnerState, rule_params: Any, hp: PPOHParams
+    ) -> tuple[RunnerState, dict]:
         if n not in self._compiled:
             run = lambda st, rp, h: self.trainer.run(st, rp, h, n)  # noqa: E731
             fn = jax.jit(jax.vmap(run, in_axes=(0, None, None)))
-            t0 = time.perf_counter()
-            self._compiled[n] = fn.lower(state, self.rule_params, self.hp).compile()
-            self.compile_s += time.perf_counter() - t0
-        return self._compiled[n](state, self.rule_params, self.hp)
+            self._compiled[n] = self._compile(fn, state, rule_params, hp)
+        return self._compiled[n](state, rule_params, hp)
 
 
 @dataclass
@@ -100,23 +116,26 @@ def run_seeds(
     desc: str = "",
     progress: bool = True,
     on_chunk: ChunkCallback | None = None,
+    blocks: CompiledBlocks | None = None,
 ) -> SeedRun:
-    """Trains one agent per key (``keys``: ``(seeds, 2)``) with ``trainer.static.num_updates`` updates."""
+    """Trains one agent per key (``keys``: ``(seeds, 2)``) with ``trainer.static.num_updates`` updates.
+
+    ``blocks``: the trainer's compiled programs from an earlier run (reused; ``compile_s`` then counts only
+    what this run compiled)."""
     s = trainer.static
     n_seeds = int(keys.shape[0])
+    blocks = CompiledBlocks(trainer) if blocks is None else blocks
+    compiled0 = blocks.compile_s
     t0 = time.perf_counter()
-    init = jax.jit(jax.vmap(trainer.init)).lower(keys).compile()
-    init_compile_s = time.perf_counter() - t0
-    state = init(keys)
-    blocks = CompiledBlocks(trainer, rule_params, hp)
+    state = blocks.init(keys)
     chunks: list[dict[str, Any]] = []
     total = s.num_updates * s.batch_size
     bar = tqdm(total=total, unit="step", unit_scale=True, disable=not progress, desc=desc, dynamic_ncols=True)
     sizes = chunk_plan(s.num_updates, num_chunks)
-    done, t_run = 0, time.perf_counter()
+    done, t_run, compiled_run0 = 0, time.perf_counter(), blocks.compile_s
     try:
         for i, n in enumerate(sizes):
-            state, metrics = blocks(n, state)
+            state, metrics = blocks(n, state, rule_params, hp)
             metrics = jax.device_get(metrics)
             chunks.append(metrics)
             if on_chunk is not None:
@@ -127,7 +146,9 @@ def run_seeds(
             bar.set_postfix(ret=f"{np.nanmean(last):.2f}")
             if not progress and (i + 1) % max(1, len(sizes) // 10) == 0 and done < s.num_updates:
                 # no bar (progress=false: batch jobs, SLURM logs): a log line every ~10% instead
-                run_s = time.perf_counter() - t_run - blocks.compile_s  # compilation excluded
+                run_s = (
+                    time.perf_counter() - t_run - (blocks.compile_s - compiled_run0)
+                )  # compilation excluded
                 rate = done * s.batch_size * n_seeds / max(run_s, 1e-9)
                 eta = (s.num_updates - done) * s.batch_size * n_seeds / rate
                 log.info(
@@ -143,7 +164,7 @@ def run_seeds(
         final_return=np.asarray(metrics["final_return"][:, -1], np.float64),
         env_steps_per_update=s.batch_size,
         wall_s=time.perf_counter() - t0,
-        compile_s=init_compile_s + blocks.compile_s,
+        compile_s=blocks.compile_s - compiled0,
     )
 
 
