@@ -1,4 +1,5 @@
-"""The GPU paper-item scripts: benchmarks/fig2_ant_gpu.sh, benchmarks/fig4_gridworld_gpu.sh (through
+"""The paper-item scripts: benchmarks/fig2_ant_gpu.sh, benchmarks/fig4_gridworld_gpu.sh,
+benchmarks/fig3_multitask_cpu.sh (all through
 benchmarks/gpu_jobs.sh) and the one-command driver benchmarks/gpu_paper_items.sh.
 
 On the CPU with tiny budgets: a close deadline starts nothing, a job with a summary.json is skipped (a
@@ -122,3 +123,18 @@ def test_driver_runs_a_gridworld_job_reports_and_packs(tmp_path):
     assert "set-up done" in (out / "gpu_paper_items.log").read_text()
     again = _sh("gpu_paper_items.sh", str(tmp_path / "out2"), "900", timeout=300, **env)
     assert "[rand_sparse__w8__adam] finished earlier: skipped" in again.stdout, again.stdout[-3000:]
+
+
+def test_fig3_cpu_plans_the_missing_seeds_cheapest_first_and_resumes(tmp_path):
+    """benchmarks/fig3_multitask_cpu.sh: 4 more seeds for the five handcrafted cells that have 4, then
+    multi_OPEN one game-seed per job from seed 2, seed by seed; finished jobs are skipped."""
+    r = tmp_path / "fig3"
+    _finished(r, "asterix__multi__s2", "asterix", "open_multi_pretrained", 400.0)
+    out = _sh("fig3_multitask_cpu.sh", str(r), "1", MULTI_SEEDS="4", LANES="16")
+    assert out.returncode == 0, out.stderr
+    names = [line.split("]")[0][1:] for line in out.stdout.splitlines() if "deadline: not started" in line]
+    cells = ["asterix:rmsprop", "asterix:lion", "freeway:adam", "freeway:rmsprop", "freeway:lion"]
+    hand = [c.replace(":", "__") + "__s1x4" for c in cells]
+    multi = [f"{g}__multi__s{k}" for k in (2, 3) for g in ("asterix", "breakout", "freeway", "spaceinvaders")]
+    assert names == hand + multi[1:]
+    assert "[asterix__multi__s2] finished earlier: skipped" in out.stdout
