@@ -1,6 +1,6 @@
-"""The paper-item scripts: benchmarks/fig2_ant_gpu.sh, benchmarks/fig4_gridworld_gpu.sh,
-benchmarks/fig3_multitask_cpu.sh (all through
-benchmarks/gpu_jobs.sh) and the one-command driver benchmarks/gpu_paper_items.sh.
+"""The paper-item scripts: benchmarks/fig2_ant_gpu.sh, benchmarks/fig4_gridworld_gpu.sh and
+benchmarks/fig3_multitask_cpu.sh (all through benchmarks/gpu_jobs.sh) and the one-command GPU driver
+benchmarks/gpu_paper_items.sh.
 
 On the CPU with tiny budgets: a close deadline starts nothing, a job with a summary.json is skipped (a
 resumed call), the time a group needs follows the longest finished job, and the driver runs a gridworld
