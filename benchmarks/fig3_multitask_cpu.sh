@@ -20,7 +20,8 @@ DEADLINE=${2:-0}
 START=$(date +%s)
 PY=${PYTHON:-python3}
 MULTI_SEEDS=${MULTI_SEEDS:-8}
-# LANES=2 runs two jobs side by side: one 1-seed job keeps only ~1.6 of 2 cores busy
+# LANES=2 runs two jobs side by side; on 2 cores it measured no faster than one at a time (Asterix beside
+# SpaceInvaders: 0.51 + 0.51 of their speeds alone), so the default is 1
 SEEDS=1 SEED_GROUPS=1 LANES=${LANES:-1} MIN_START_S=${MIN_START_S:-600}
 EXTRA=${EXTRA:-}  # more overrides for every job, e.g. EXTRA="budget=smoke"
 

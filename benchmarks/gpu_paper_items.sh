@@ -83,7 +83,9 @@ import sys
 import brax, flax, jax, numpy, optax, pandas, rliable.library  # noqa: F401
 from brax import envs
 from openrl import pretrained
-from openrl.eval import report, run  # noqa: F401
+from openrl.cli import eval as cli_eval  # noqa: F401
+from openrl.eval import report  # noqa: F401
+from openrl.jobs import evaluate  # noqa: F401
 if "ant" in sys.argv[2].split():
     envs.get_environment("ant", backend="positional")
 for name in sys.argv[3:]:
