@@ -271,7 +271,7 @@ SHARD_SCRIPT = textwrap.dedent(
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     import jax, numpy as np
     from jax.sharding import Mesh
-    from openrl.config import load_config
+    from openrl.config import load_config, meta_job
     from openrl.jobs.meta import build_meta, make_mesh
     from openrl.meta.trainer import MetaTrainer
     assert len(jax.devices()) == 2, jax.devices()
