@@ -146,9 +146,8 @@ def run_seeds(
             bar.set_postfix(ret=f"{np.nanmean(last):.2f}")
             if not progress and (i + 1) % max(1, len(sizes) // 10) == 0 and done < s.num_updates:
                 # no bar (progress=false: batch jobs, SLURM logs): a log line every ~10% instead
-                run_s = (
-                    time.perf_counter() - t_run - (blocks.compile_s - compiled_run0)
-                )  # compilation excluded
+                compiling_s = blocks.compile_s - compiled_run0  # compilation is excluded from the rate
+                run_s = time.perf_counter() - t_run - compiling_s
                 rate = done * s.batch_size * n_seeds / max(run_s, 1e-9)
                 eta = (s.num_updates - done) * s.batch_size * n_seeds / rate
                 log.info(
