@@ -22,6 +22,7 @@ from openrl.eval import records, stats
 from openrl.eval.markdown import markdown
 from openrl.eval.summary import check_schema, summarise
 from openrl.jobs import evaluate as eval_run
+from openrl.optimizers.weights import sha256_file
 
 REPO = CONF_DIR.parent
 PRETRAINED = REPO.parent / "shared" / "reference" / "pretrained"
@@ -263,6 +264,9 @@ def test_plan_single_and_multi_forms(tmp_path, monkeypatch):
         from openrl.optimizers.weights import resolve_weights_path
 
         assert resolve_weights_path(p.weights) == PRETRAINED / "asterix_OPEN.npy"
+        # a published summary names the release, not this machine's cache path; the hash pins the file
+        ref, sha = eval_run.recorded_weights(p.weights)
+        assert ref == "pretrained:asterix_OPEN" and sha == sha256_file(PRETRAINED / "asterix_OPEN.npy")
 
 
 def _run_cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:

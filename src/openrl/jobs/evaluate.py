@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 from omegaconf import OmegaConf
 
+from openrl import pretrained
 from openrl.builders import build_trainer
 from openrl.config import CONF_DIR, ConfigError, compose
 from openrl.config import overrides as ov
@@ -217,6 +218,20 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name)
 
 
+def recorded_weights(weights: str | None) -> tuple[str | None, str | None]:
+    """What a summary records of an optimizer's weights: ``(reference, sha256)``.
+
+    A released optimizer is recorded by its ``pretrained:NAME``, not the cache path it resolved to on
+    this machine: summaries are published, and the name plus the hash say exactly which file ran on any
+    machine. A user's own file is recorded by its absolute path, the only way back to it.
+    """
+    if weights is None:
+        return None, None
+    file = resolve_weights_path(weights).resolve()
+    ref = weights if pretrained.is_pretrained(weights) else str(file)
+    return ref, sha256_file(file)
+
+
 def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
     """Trains ``num_seeds`` PPO agents with the pair's optimizer (the seed runner: chunked, vmapped)."""
     cfg = pair.cfg
@@ -234,12 +249,12 @@ def run_pair(pair: Pair, run_dir: Path, progress: bool = True) -> PairResult:
     rel = f"curves/{_safe(pair.env)}__{_safe(pair.spec.label)}.npz"
     (run_dir / "curves").mkdir(parents=True, exist_ok=True)
     np.savez_compressed(run_dir / rel, **arrays)
-    weights_file = None if pair.weights is None else str(resolve_weights_path(pair.weights).resolve())
+    weights_ref, weights_sha = recorded_weights(pair.weights)
     info = {
         "optimizer": pair.spec.preset,
         "optimizer_name": cfg.optimizer.name,
-        "weights": weights_file,
-        "weights_sha256": None if weights_file is None else sha256_file(weights_file),
+        "weights": weights_ref,
+        "weights_sha256": weights_sha,
         "total_timesteps": r.env_steps,
         "num_seeds": int(cfg.num_seeds),
         "seed": int(cfg.seed),
