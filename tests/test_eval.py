@@ -802,3 +802,57 @@ def test_report_reads_openrl_train_ppo_jobs(tmp_path):
     assert "fig4_gridworld_width.png" in figs and "fig9_return_curves.png" in figs
     # outputs/<task>/multiruns/<date>: the report is titled after the task directory
     assert (sweep / "report.md").read_text().startswith(f"# {tmp_path.name}: d")
+
+
+# -- the published summaries --------------------------------------------------------------------------------------
+PUBLISHED = sorted((REPO / "benchmarks" / "results").glob("*.json"))
+
+
+def _eval_summaries() -> list[tuple[str, dict]]:
+    out = []
+    for path in PUBLISHED:
+        d = json.loads(path.read_text())
+        if isinstance(d, dict) and d.get("schema") == "openrl-eval/1":
+            out.append((path.name, d))
+    return out
+
+
+@pytest.mark.parametrize("name,summary", _eval_summaries(), ids=lambda x: x if isinstance(x, str) else "")
+def test_published_summaries_are_valid_and_name_released_weights(name, summary):
+    """Every published ``openrl-eval`` summary passes the schema and names a released optimizer as
+    ``pretrained:NAME`` with the registry's hash -- no path that exists only on the machine that ran it."""
+    from openrl import pretrained
+
+    check_schema(summary)
+    for env, by_opt in summary["results"].items():
+        for opt, entry in by_opt.items():
+            w = entry.get("weights")
+            if w is None:
+                continue
+            assert pretrained.is_pretrained(w), f"{name}: {env}/{opt} weights {w!r} is a local path"
+            assert entry["weights_sha256"] == pretrained.lookup(w).sha256, f"{name}: {env}/{opt}"
+
+
+def test_published_fig3_aggregate_follows_from_its_returns():
+    """The Fig. 3 summary: at least 8 seeds in every cell, and its Adam-normalised IQM and mean are those of
+    the per-seed final returns it carries (each optimizer's first 8 seeds per game, over Adam's mean)."""
+    from scipy.stats import trim_mean
+
+    d = json.loads((REPO / "benchmarks" / "results" / "fig3_multitask_1e7.json").read_text())
+    agg = d["aggregate"]
+    assert sorted(agg["envs"]) == ["asterix", "breakout", "freeway", "spaceinvaders"]
+    assert sorted(d["optimizers"]) == ["adam", "lion", "open_multi_pretrained", "rmsprop"]
+    for opt in d["optimizers"]:
+        cols = []
+        for env in agg["envs"]:
+            returns = np.asarray(d["results"][env][opt]["final_return"])
+            assert returns.size >= 8, (env, opt, returns.size)
+            adam = np.asarray(d["results"][env]["adam"]["final_return"]).mean()
+            assert agg["normalised_by"][env]["baseline_return"] == pytest.approx(adam)
+            cols.append(returns[:8] / adam)
+        scores = np.stack(cols, axis=1)
+        assert agg["results"][opt]["iqm"]["value"] == pytest.approx(trim_mean(scores.ravel(), 0.25))
+        assert agg["results"][opt]["mean"]["value"] == pytest.approx(scores.mean())
+    # the paper's Fig. 3 ordering: only the learned optimizer's IQM is above Adam's
+    iqm = {o: r["iqm"]["value"] for o, r in agg["results"].items()}
+    assert max(iqm, key=iqm.get) == "open_multi_pretrained" and iqm["open_multi_pretrained"] > 1.0
