@@ -5,15 +5,17 @@
 #
 #   OPENRL_PRETRAINED=<dir with multi_OPEN.npy> benchmarks/fig3_multitask_cpu.sh RUN_DIR [DEADLINE_S]
 #   openrl-report RUN_DIR benchmarks/results/fig2_minatar_1e7.json benchmarks/results/multi_open_1e7.json \
-#       --optimizers adam,rmsprop,lion,open_multi_pretrained --out RUN_DIR/report
+#       --only adam,rmsprop,lion,open_multi_pretrained --out RUN_DIR/report
 #
 # Jobs, cheapest first (one openrl-eval job each, in RUN_DIR/NAME, through benchmarks/gpu_jobs.sh: a job
 # with a summary.json is skipped, a stopped one is rerun, so the script picks up where it was stopped):
 #   - the handcrafted cells that have 4 seeds: Asterix RMSprop and Lion, Freeway Adam, RMSprop and Lion,
 #     4 more seeds each (seed=1 num_seeds=4: split(PRNGKey(1), 4), disjoint from the first 4);
 #   - multi_OPEN one game-seed per job (seed=k num_seeds=1, the scheme of seeds 0 and 1), seeds
-#     2..MULTI_SEEDS-1 game by game, so a stop loses at most one game-seed (8-15 min on 2 cores).
-# Expected cost on 2 cores: ~80 min for the handcrafted jobs, 4-6 h for multi_OPEN seeds 2-7.
+#     2..MULTI_SEEDS-1 game by game (MULTI_SEEDS=8 by default; 16 adds seeds 8-15), so a stop loses at
+#     most one game-seed (8-15 min on 2 cores).
+# Cost measured on 2 cores (2026-11-30): ~2.2 h for the handcrafted jobs, 4.4 h for multi_OPEN seeds 2-7
+# (430-500 s per game-seed on Asterix and Breakout, 650-830 s on Freeway and SpaceInvaders).
 set -u
 R=${1:?usage: fig3_multitask_cpu.sh RUN_DIR [DEADLINE_S]}
 DEADLINE=${2:-0}
