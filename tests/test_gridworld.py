@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from openrl.config import ConfigError, load_config
-from openrl.config.schema import ESConfig
+from openrl.config.schema import OpenESConfig
 from openrl.config.validate import GRIDWORLD_LEVELS
 from openrl.envs.gridworld import LEVELS, TIME_SCALE, EnvState, GridState, GridWorldVecEnv, distinct_cells
 from openrl.envs.gridworld_mazes import MAZE_NAMES, MAZE_SIZE, maze_walls
@@ -443,7 +443,7 @@ SOL = {"w": np.zeros(6, np.float32)}
 
 
 def _meta(trainer, pop=8, ats=True, **kw):
-    es = ESConfig(population_size=pop, sigma_init=0.1, lr=0.05, fitness_shaping="identity")
+    es = OpenESConfig(population_size=pop, sigma_init=0.1, lr=0.05, fitness_shaping="identity")
     return MetaTrainer([Task("t", trainer, None, 1.0)], SOL, es, antithetic_task_sampling=ats, **kw)
 
 

@@ -25,10 +25,12 @@ import pytest
 import yaml
 
 from openrl.config import CONF_DIR, ConfigError, load_config, meta_job
-from openrl.config.schema import ESConfig, LoggerConfig
+from openrl.config.registry import ES_STRATEGIES
+from openrl.config.schema import LoggerConfig, OpenESConfig, PGPEConfig
 from openrl.meta import fitness as F
 from openrl.meta.checkpoints import MetaCheckpointer, config_differences
-from openrl.meta.trainer import SHAPING, MetaTrainer, Task
+from openrl.meta.strategies import SHAPING
+from openrl.meta.trainer import MetaTrainer, Task
 from openrl.runs.checkpoint import CheckpointError
 from tiny import TINY_META, TINY_PPO
 
@@ -67,8 +69,15 @@ class FakeTrainer:
         return None, {"final_return": jnp.stack([jnp.zeros_like(f), f])}  # the last update counts
 
 
-def fake_meta(target=1.0, bad=(), ats=False, mesh=None, population_chunk=None, **es) -> MetaTrainer:
-    es_cfg = ESConfig(**{"population_size": 8, "sigma_init": 0.1, "lr": 0.05, **es})
+def fake_meta(
+    target=1.0, bad=(), ats=False, mesh=None, population_chunk=None, strategy="open_es", **es
+) -> MetaTrainer:
+    """A MetaTrainer of ``strategy`` (any registered ES) on the fake task; ``es`` overrides its fields."""
+    schema = ES_STRATEGIES[strategy].schema
+    base = {"population_size": 8, "sigma_init": 0.1}
+    if schema in (OpenESConfig, PGPEConfig):
+        base["lr"] = 0.05
+    es_cfg = schema(**{**base, **es})
     task = Task("fake", FakeTrainer(target, bad), None, 1.0)
     return MetaTrainer(
         [task], SOLUTION, es_cfg, population_chunk=population_chunk, mesh=mesh, antithetic_task_sampling=ats

@@ -35,6 +35,6 @@ def ppo_hparams(cfg: Any) -> PPOHParams:
 def build_trainer(cfg: Any) -> tuple[PPOTrainer, Any, PPOHParams]:
     """``(trainer, rule_params, hparams)``; rule_params and hparams are the traced inputs of a run."""
     env = make_env(cfg.env, cfg.ppo.num_envs)
-    rule = make_rule(resolve_optimizer(cfg.optimizer, cfg.env.name))
+    rule = make_rule(resolve_optimizer(cfg.optimizer, cfg.env.name, cfg.ppo.total_timesteps))
     trainer = PPOTrainer(ppo_static(cfg, env), env, rule)
     return trainer, rule.default_params(), ppo_hparams(cfg)

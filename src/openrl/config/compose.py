@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from openrl.config import overrides as ov
 from openrl.config.registry import ENV_FAMILIES, env_field_families, register_configs
@@ -19,49 +20,83 @@ from openrl.config.validate import ConfigError, validate
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
+# Keys a budget preset may set besides the strategy's own fields (``es.<field>``) and the strategy itself
+# (``es: <name>``, a conf/es preset used at that budget unless es= is given on the command line).
 BUDGET_KEYS = (
-    "es.population_size",
-    "es.num_generations",
     "ppo.total_timesteps",
     "meta.eval_every",
     "meta.validation_seeds",
     "meta.final_eval_seeds",
     "meta.num_rollouts",
-    "es.sigma_init",
-    "es.sigma_decay",
-    "es.lr",
-    "es.lr_decay",
     "meta.init",
     "meta.init_scale",
 )
 
 
-def apply_budget(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
-    """A copy of ``cfg`` with the selected budget preset (``budgets[budget]``) applied.
+def _budget_key_problem(k: str) -> str | None:
+    if k in BUDGET_KEYS or k == "es" or (k.startswith("es.") and k.count(".") == 1):
+        return None
+    return f"unknown; allowed keys are es, es.<field of the strategy>, {', '.join(BUDGET_KEYS)}"
 
-    Precedence: experiment values < budget preset < explicit command-line overrides (so
-    ``budget=small es.population_size=8`` runs a population of 8). The composed config is not modified;
-    the returned copy is what runs (and what is saved as ``config_resolved.yaml``). ``paper`` with no
-    table entry means the experiment's own values. Every preset of the experiment is checked, not only
-    the selected one.
+
+def budget_strategy(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> str | None:
+    """The ES strategy the selected budget preset asks for (its ``es`` key), unless the command line
+    chose one (``es=...``); None when the composed strategy stands."""
+    entry = (cfg.get("budgets") or {}).get(cfg.get("budget", "paper")) or {}
+    if "es" not in entry or "es" in ov.as_dict(overrides):
+        return None
+    return str(entry["es"])
+
+
+def apply_budget(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """A copy of ``cfg`` with the experiment's settings for its ES strategy and the selected budget
+    preset (``budgets[budget]``) applied.
+
+    Precedence: ``conf/es/<strategy>.yaml`` < the experiment's ``es_settings[<strategy>]`` < budget preset
+    < explicit command-line overrides (so ``budget=small es.population_size=8`` runs a population of 8).
+    A preset's ``es.<field>`` values belong to the strategy it runs (its ``es`` key, else the experiment's);
+    with another strategy chosen on the command line (``es=snes``), the fields that strategy does not have
+    are left out. The composed config is not modified; the returned copy is what runs (and what is saved
+    as ``config_resolved.yaml``). ``paper`` with no table entry means the experiment's own values. Every
+    preset of the experiment is checked, not only the selected one.
     """
     name = cfg.get("budget", "paper")
     table = cfg.get("budgets") or {}
     errors = [
-        f"budgets.{b}.{k}: unknown; allowed keys are {', '.join(BUDGET_KEYS)}"
+        f"budgets.{b}.{k}: {problem}"
         for b, entries in table.items()
         for k in (entries or {})
-        if k not in BUDGET_KEYS
+        if (problem := _budget_key_problem(str(k))) is not None
     ]
     if name not in table and name != "paper":
         errors.append(f"budget={name!r}: allowed values are {', '.join(sorted({*table, 'paper'}))}")
+    es_node = cfg.get("es")
+    strategy = es_node.get("strategy") if es_node is not None else None
+    es_fields = set(es_node.keys()) if es_node is not None else set()
+    settings = (cfg.get("es_settings") or {}).get(strategy) or {}
+    errors += [
+        f"es_settings.{strategy}.{k}: not a setting of es={strategy}; allowed: {', '.join(sorted(es_fields))}"
+        for k in settings
+        if k not in es_fields or k == "strategy"
+    ]
     if errors:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
-    if name not in table:
-        return cfg
     explicit = ov.as_dict(overrides)
-    entries = {k: v for k, v in (table[name] or {}).items() if k not in explicit}
-    return OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"{k}={v}" for k, v in entries.items()]))
+    entries = {f"es.{k}": v for k, v in settings.items()}
+    preset = dict(table.get(name) or {})
+    preset.pop("es", None)
+    for k, v in preset.items():
+        if k.startswith("es.") and k[3:] not in es_fields and "es" in explicit:
+            continue  # another strategy's setting: es= on the command line replaced that strategy
+        entries[k] = v
+    entries = {k: v for k, v in entries.items() if k not in explicit}
+    if not entries:
+        return cfg
+    try:
+        return OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"{k}={v}" for k, v in entries.items()]))
+    except OmegaConfBaseException as e:
+        where = f"budgets.{name}" if name in table else f"es_settings.{strategy}"
+        raise ConfigError(f"invalid configuration:\n  - {where}: {str(e).splitlines()[0]}") from e
 
 
 def to_object(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> Any:
@@ -74,11 +109,34 @@ def to_object(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> A
 
 def resolve(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> tuple[Any, dict[str, Any]]:
     """``(validated object, plain resolved dict)`` of ``cfg`` with its budget applied once: the object
-    runs, the dict is what the run directory records (``config_resolved.yaml``) and W&B shows."""
+    runs, the dict is what the run directory records (``config_resolved.yaml``) and W&B shows.
+
+    A budget preset that runs another ES strategy (``budgets.<name>.es``) recomposes the config with
+    ``es=<strategy>`` added to ``overrides``, as if it had been given on the command line.
+    """
+    wanted = budget_strategy(cfg, overrides)
+    if wanted is not None and wanted != cfg.es.strategy:
+        budgets = cfg.budgets  # the table that asked for it (as composed, with any edits made to it)
+        cfg = _compose_raw([*overrides, f"es={wanted}"])
+        with open_dict(cfg):
+            cfg.budgets = budgets
     budgeted = apply_budget(cfg, overrides)
     obj = OmegaConf.to_object(budgeted)
     validate(obj)
     return obj, OmegaConf.to_container(budgeted, resolve=True)
+
+
+def _compose_raw(overrides: list[str], config_name: str = "config") -> DictConfig:
+    """Hydra's composition of ``overrides``, inside a Hydra app (its search path) or outside one."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
 
 
 def composition_hint(overrides: list[str] | tuple[str, ...], message: str) -> str:

@@ -36,6 +36,7 @@ from openrl.config.schema import (
     Config,
     DeepSeaEnvConfig,
     EnvConfig,
+    ESConfig,
     GridworldEnvConfig,
     GymnaxEnvConfig,
     LionConfig,
@@ -43,11 +44,15 @@ from openrl.config.schema import (
     MinAtarEnvConfig,
     NoFeaturesConfig,
     OpenConfig,
+    OpenESConfig,
     Optim4RLConfig,
     OptimizerConfig,
+    PGPEConfig,
     PPOConfig,
     ProbeEnvConfig,
     RMSpropConfig,
+    SepCMAESConfig,
+    SNESConfig,
 )
 
 Kind = Literal["handcrafted", "learned"]
@@ -178,7 +183,42 @@ class EnvFamily:
         return load_target(self.build)
 
 
-E = TypeVar("E", OptimizerEntry, EnvFamily)
+@dataclass(frozen=True)
+class ESEntry:
+    """One evolution strategy (``es=<name>``, ``es.strategy``).
+
+    Attributes:
+        name: the ``es.strategy`` value and the ``conf/es/<name>.yaml`` preset; the schema's ``strategy``
+            must default to it.
+        schema: the structured-config dataclass (an :class:`ESConfig` subclass), stored as
+            ``schema/es/<name>``.
+        build: ``build(es_config, solution) -> ESAlgorithm`` (:mod:`openrl.meta.strategies`).
+        antithetic: whether members ``i`` and ``i + N/2`` are mirrored pairs (needed by
+            ``meta.antithetic_task_sampling``); a callable of the config when it is a setting.
+        check: ``check(es_config) -> messages`` for the strategy's own value rules.
+    """
+
+    name: str
+    schema: type
+    build: Target
+    antithetic: bool | Callable[[Any], bool] = False
+    check: Callable[[Any], Iterable[str]] | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.schema, type) and issubclass(self.schema, ESConfig)):
+            raise TypeError(f"ES strategy {self.name!r}: schema must be an ESConfig dataclass")
+        if _schema_default(self.schema, "strategy") != self.name:
+            raise ValueError(f"ES strategy {self.name!r}: {self.schema.__name__}.strategy must default to it")
+
+    def builder(self) -> Callable[..., Any]:
+        """The build callable, imported now (this imports jax and evosax)."""
+        return load_target(self.build)
+
+    def is_antithetic(self, cfg: Any) -> bool:
+        return bool(self.antithetic(cfg) if callable(self.antithetic) else self.antithetic)
+
+
+E = TypeVar("E", OptimizerEntry, EnvFamily, ESEntry)
 
 
 class Registry(Generic[E]):
@@ -239,6 +279,7 @@ class Registry(Generic[E]):
 
 OPTIMIZERS: Registry[OptimizerEntry] = Registry("optimizer", "optimizer.name")
 ENV_FAMILIES: Registry[EnvFamily] = Registry("env family", "env.family")
+ES_STRATEGIES: Registry[ESEntry] = Registry("ES strategy", "es.strategy")
 
 
 def register_optimizer(entry: OptimizerEntry, *, replace: bool = False) -> OptimizerEntry:
@@ -295,6 +336,9 @@ def register_configs() -> None:
     _prune(cs, "schema/optimizer", OPTIMIZERS.names())
     for opt in OPTIMIZERS:
         cs.store(group="schema/optimizer", name=opt.name, node=opt.schema)
+    _prune(cs, "schema/es", ES_STRATEGIES.names())
+    for strategy in ES_STRATEGIES:
+        cs.store(group="schema/es", name=strategy.name, node=strategy.schema)
 
 
 # -- built-in env families --------------------------------------------------------------------------------
@@ -400,3 +444,74 @@ __all__ = [
     "register_env_family",
     "register_optimizer",
 ]
+
+
+# -- built-in evolution strategies -------------------------------------------------------------------------
+_STRATEGIES = "openrl.meta.strategies"
+_SHAPINGS = ("centered_rank", "identity")
+
+
+def _check_rates(cfg: Any, *names: str) -> list[str]:
+    """``lr``-like fields must be positive, ``*_decay`` fields in (0, 1]."""
+    out = []
+    for n in names:
+        v = getattr(cfg, n)
+        if n.endswith("_decay") and not 0.0 < v <= 1.0:
+            out.append(f"es.{n}={v}: must lie in (0, 1] (1 = no decay)")
+        elif not n.endswith("_decay") and not v > 0:
+            out.append(f"es.{n}={v}: must be positive")
+    return out
+
+
+def _check_shaping(cfg: Any) -> list[str]:
+    if cfg.fitness_shaping not in _SHAPINGS:
+        return [f"es.fitness_shaping={cfg.fitness_shaping!r}: allowed values are {', '.join(_SHAPINGS)}"]
+    return []
+
+
+def _check_open_es(cfg: Any) -> list[str]:
+    out = _check_rates(cfg, "lr", "lr_decay", "sigma_decay") + _check_shaping(cfg)
+    if cfg.antithetic and cfg.population_size % 2:
+        out.append(f"es.population_size={cfg.population_size}: antithetic sampling needs an even population")
+    if not 0.0 <= cfg.adam_b1 < 1.0:
+        out.append(f"es.adam_b1={cfg.adam_b1}: must lie in [0, 1)")
+    return out
+
+
+def _check_pgpe(cfg: Any) -> list[str]:
+    out = _check_rates(cfg, "lr", "lr_decay", "std_lr") + _check_shaping(cfg)
+    if not 0.0 <= cfg.adam_b1 < 1.0:
+        out.append(f"es.adam_b1={cfg.adam_b1}: must lie in [0, 1)")
+    if not 0.0 < cfg.std_max_change < 1.0:
+        out.append(f"es.std_max_change={cfg.std_max_change}: must lie in (0, 1)")
+    if cfg.population_size % 2:
+        out.append(f"es.population_size={cfg.population_size}: PGPE samples antithetic pairs; must be even")
+    return out
+
+
+def _check_snes(cfg: Any) -> list[str]:
+    out = _check_rates(cfg, "lr", "lr_decay")
+    if cfg.lr_std is not None and not cfg.lr_std > 0:
+        out.append(f"es.lr_std={cfg.lr_std}: must be positive (or null for evosax's default)")
+    return out
+
+
+def _check_sep_cma_es(cfg: Any) -> list[str]:
+    out = _check_rates(cfg, "c_mean")
+    if not 0.0 < cfg.elite_ratio <= 1.0:
+        out.append(f"es.elite_ratio={cfg.elite_ratio}: must lie in (0, 1]")
+    elif int(cfg.elite_ratio * cfg.population_size) < 1:
+        out.append(
+            f"es.elite_ratio={cfg.elite_ratio}: selects no member of a population of {cfg.population_size}"
+        )
+    return out
+
+
+ES_STRATEGIES.register(
+    ESEntry("open_es", OpenESConfig, f"{_STRATEGIES}:build_open_es", lambda c: c.antithetic, _check_open_es)
+)
+ES_STRATEGIES.register(ESEntry("pgpe", PGPEConfig, f"{_STRATEGIES}:build_pgpe", True, _check_pgpe))
+ES_STRATEGIES.register(ESEntry("snes", SNESConfig, f"{_STRATEGIES}:build_snes", False, _check_snes))
+ES_STRATEGIES.register(
+    ESEntry("sep_cma_es", SepCMAESConfig, f"{_STRATEGIES}:build_sep_cma_es", False, _check_sep_cma_es)
+)

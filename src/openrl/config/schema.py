@@ -228,18 +228,71 @@ class LoggerConfig:
 
 @dataclass
 class ESConfig:
-    """Evolution strategy (evosax OpenAI-ES) around the inner loop (paper Sec. 5.2, Table 7)."""
+    """Fields every evolution strategy has (``conf/es/<strategy>.yaml``, group ``es``).
 
-    strategy: str = "open_es"
+    Each strategy subclasses it with its own settings; an experiment's per-strategy values live in its
+    ``es_settings`` table (like an optimizer's per-env ``tuned`` table), so ``es=<strategy>`` composes
+    with any experiment. ask/tell minimise; openrl hands them the negated fitness.
+    """
+
+    strategy: str = MISSING
     population_size: int = 64
     num_generations: int = 500
-    sigma_init: float = 0.03
+    sigma_init: float = 0.03  # initial search scale: the std of the perturbations
+
+
+@dataclass
+class OpenESConfig(ESConfig):
+    """OpenAI-ES, the authors' strategy (paper Sec. 5.2, Table 7): Adam(b1) on the mean with
+    exponentially decaying lr and sigma, antithetic sampling, centred ranks."""
+
+    strategy: str = "open_es"
     sigma_decay: float = 0.999
     lr: float = 0.03
     lr_decay: float = 0.999
     adam_b1: float = 0.99  # the authors' meta-optimizer: Adam(b1=0.99)
     antithetic: bool = True
     fitness_shaping: str = "centered_rank"  # centered_rank | identity
+
+
+@dataclass
+class PGPEConfig(ESConfig):
+    """PGPE (Sehnke et al. 2010): antithetic pairs, a per-parameter sigma adapted by its own gradient.
+
+    The mean moves by Adam(lr, b1) with exponential lr decay: evosax's default ClipUp caps every step at
+    ~0.02 in total norm (max_velocity), far below the |theta| ~0.45 OPEN needs from a zero start."""
+
+    strategy: str = "pgpe"
+    lr: float = 0.03
+    lr_decay: float = 0.999
+    adam_b1: float = 0.9
+    std_lr: float = 0.1  # learning rate of the per-parameter sigma
+    std_max_change: float = 0.2  # sigma moves at most this fraction per generation
+    fitness_shaping: str = "centered_rank"  # centered_rank | identity
+
+
+@dataclass
+class SNESConfig(ESConfig):
+    """Separable NES (Schaul et al. 2011): rank-weighted natural gradients of the mean and of a
+    per-parameter sigma. ``lr`` scales the mean's natural-gradient step (evosax: 1.0)."""
+
+    strategy: str = "snes"
+    lr: float = 1.0
+    lr_decay: float = 1.0
+    lr_std: Optional[float] = None  # sigma's learning rate; null = (3 + ln d) / (5 sqrt d) (evosax)
+
+
+@dataclass
+class SepCMAESConfig(ESConfig):
+    """Separable CMA-ES (Ros & Hansen 2008): diagonal covariance, cumulative step-size adaptation.
+
+    Its adaptation rates follow the dimension d: at d ~ 1,200 meta-parameters and a population of 8 the
+    diagonal and the step size move by well under 1% per generation, so sigma stays near ``sigma_init``
+    for a CPU-sized run."""
+
+    strategy: str = "sep_cma_es"
+    elite_ratio: float = 0.5  # fraction of the population that moves the mean (evosax: 0.5)
+    c_mean: float = 1.0  # learning rate of the mean (1 = move to the weighted elite mean)
 
 
 @dataclass
@@ -309,7 +362,10 @@ class Config:
     progress: bool = True
     save_agent: bool = True  # Orbax checkpoint of the final agent and run state
     mode: str = "ppo"  # ppo: train an agent | meta: meta-train a learned optimizer with ES
-    es: ESConfig = field(default_factory=ESConfig)
+    es: Any = MISSING  # group es: open_es (default) | pgpe | snes | sep_cma_es
+    # strategy name -> this experiment's values for it (paper Table 7 for open_es); precedence:
+    # conf/es/<strategy>.yaml < es_settings[strategy] < budget preset < command line.
+    es_settings: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     meta: MetaConfig = field(default_factory=MetaConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)  # openrl-eval / openrl-report
     # Budget presets: budgets[budget] overrides es.population_size, es.num_generations,

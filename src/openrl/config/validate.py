@@ -14,7 +14,7 @@ from typing import Any
 
 # GRIDWORLD_LEVELS is re-exported: the gridworld family's rules (and its allowed levels) live with its
 # registry entry.
-from openrl.config.registry import ENV_FAMILIES, OPTIMIZERS, OptimizerEntry
+from openrl.config.registry import ENV_FAMILIES, ES_STRATEGIES, OPTIMIZERS, OptimizerEntry
 from openrl.config.registry import GRIDWORLD_LEVELS as GRIDWORLD_LEVELS
 
 ACTIVATIONS = ("relu", "tanh")
@@ -23,8 +23,6 @@ SHUFFLES = ("packed_sort", "jax_permutation")  # openrl.ppo.train.SHUFFLES
 BATCHING = ("auto", "vectorised", "sequential")  # openrl.optimizers.open.BATCHING
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 MODES = ("ppo", "meta")
-ES_STRATEGIES = ("open_es",)
-FITNESS_SHAPING = ("centered_rank", "identity")
 
 META_INITS = ("zeros", "random", "weights")  # openrl.meta.init
 
@@ -68,6 +66,7 @@ class ResolvedOptimizer:
     name: str
     anneal_lr: bool
     values: tuple[tuple[str, Any], ...]
+    tuned_for: str | None = None  # the ``tuned:`` key the values came from (``breakout@200000``), if any
 
     def __getattr__(self, key: str) -> Any:
         for k, v in self.values:
@@ -79,11 +78,28 @@ class ResolvedOptimizer:
         return {"name": self.name, "anneal_lr": self.anneal_lr, **dict(self.values)}
 
 
-def resolve_optimizer(opt: Any, env_name: str) -> ResolvedOptimizer:
-    """Fills ``null`` hyperparameters from ``opt.tuned[env_name]``; explicit values win.
+def tuned_entry(opt: Any, env_name: str, total_timesteps: int | None = None) -> tuple[str | None, dict]:
+    """``(key, values)`` of the ``tuned:`` entry that applies to ``env_name`` at ``total_timesteps``.
 
-    Which fields are tuned and which pass through unchanged comes from the optimizer's registry entry
-    (:mod:`openrl.config.registry`). Learned optimizers never anneal.
+    A value tuned for the budget it runs at wins: ``<env>@<T>`` (e.g. ``breakout@200000``, Adam tuned at
+    T = 2e5) is used when the run's T matches, else the env's own entry (the paper's values, tuned at the
+    paper's T), else none. Keys are exact: a budget-tuned value says nothing about another T.
+    """
+    table = opt.tuned or {}
+    if total_timesteps is not None and f"{env_name}@{int(total_timesteps)}" in table:
+        key = f"{env_name}@{int(total_timesteps)}"
+        return key, dict(table[key] or {})
+    if env_name in table:
+        return env_name, dict(table[env_name] or {})
+    return None, {}
+
+
+def resolve_optimizer(opt: Any, env_name: str, total_timesteps: int | None = None) -> ResolvedOptimizer:
+    """Fills ``null`` hyperparameters from the optimizer's ``tuned:`` table; explicit values win.
+
+    The entry is the one tuned for ``env_name`` at ``total_timesteps`` when the table has one, else the
+    env's (:func:`tuned_entry`). Which fields are tuned and which pass through unchanged comes from the
+    optimizer's registry entry (:mod:`openrl.config.registry`). Learned optimizers never anneal.
 
     Raises:
         ConfigError: ``opt.name`` is not a registered optimizer.
@@ -91,22 +107,24 @@ def resolve_optimizer(opt: Any, env_name: str) -> ResolvedOptimizer:
     entry = OPTIMIZERS.get(opt.name)
     if entry is None:
         raise ConfigError(_unknown_optimizer(opt.name))
-    tuned = dict(opt.tuned.get(env_name, {}) or {})
+    tuned_key, tuned = tuned_entry(opt, env_name, total_timesteps)
     resolved = [(k, tuned.get(k) if getattr(opt, k) is None else getattr(opt, k)) for k in entry.tuned]
     passed = [(k, getattr(opt, k)) for k in entry.passthrough]
     if entry.kind == "learned":
-        return ResolvedOptimizer(opt.name, False, tuple(passed + resolved))
+        return ResolvedOptimizer(opt.name, False, tuple(passed + resolved), tuned_key)
     anneal = opt.anneal_lr if opt.anneal_lr is not None else bool(tuned.get("anneal_lr", False))
-    return ResolvedOptimizer(opt.name, bool(anneal), tuple(resolved + passed))
+    return ResolvedOptimizer(opt.name, bool(anneal), tuple(resolved + passed), tuned_key)
 
 
 def _unknown_optimizer(name: str) -> str:
     return f"optimizer.name={name!r}: allowed values are {', '.join(OPTIMIZERS.names())}"
 
 
-def _check_tuned_values(errors: list[str], opt: Any, entry: OptimizerEntry, env_name: str) -> None:
+def _check_tuned_values(
+    errors: list[str], opt: Any, entry: OptimizerEntry, env_name: str, total_timesteps: int | None = None
+) -> None:
     """Every tuned field resolves to a value, and the ``tuned:`` table holds no unknown keys."""
-    resolved = resolve_optimizer(opt, env_name)
+    resolved = resolve_optimizer(opt, env_name, total_timesteps)
     for k in entry.tuned:
         v = getattr(resolved, k)
         if v is None:
@@ -124,6 +142,12 @@ def _check_tuned_values(errors: list[str], opt: Any, entry: OptimizerEntry, env_
             errors.append(f"optimizer.{k}={v}: must lie in [0, 1)")
     allowed = (*entry.tuned, "anneal_lr") if entry.kind == "handcrafted" else entry.tuned
     for e, vals in opt.tuned.items():
+        env_part, at, t_part = str(e).partition("@")
+        if at and not (env_part and t_part.isdigit() and int(t_part) > 0):
+            errors.append(
+                f"optimizer.tuned.{e}: a budget-tuned entry is named <env>@<total_timesteps>, "
+                "e.g. breakout@200000"
+            )
         for k in vals or {}:
             if k not in allowed:
                 errors.append(f"optimizer.tuned.{e}.{k}: unknown; allowed keys are {', '.join(allowed)}")
@@ -136,7 +160,9 @@ def _positive(errors: list[str], prefix: str, obj: Any, names: tuple[str, ...]) 
             errors.append(f"{prefix}.{n}={v!r}: must be a positive number")
 
 
-def _validate_learned(errors: list[str], opt: Any, entry: OptimizerEntry, env_name: str) -> None:
+def _validate_learned(
+    errors: list[str], opt: Any, entry: OptimizerEntry, env_name: str, total_timesteps: int | None = None
+) -> None:
     """Architecture sizes, multipliers, no annealing, and a weights file that exists and fits."""
     for n in ("gru_features", "hidden"):
         if not hasattr(opt, n):  # a registered learned optimizer need not have a GRU
@@ -153,7 +179,7 @@ def _validate_learned(errors: list[str], opt: Any, entry: OptimizerEntry, env_na
         what = "has no learning-rate schedule" if entry.tuned else "has no learning rate"
         errors.append(f"optimizer.anneal_lr=true: {opt.name} is a learned optimizer and {what}")
     if entry.tuned:
-        _check_tuned_values(errors, opt, entry, env_name)
+        _check_tuned_values(errors, opt, entry, env_name, total_timesteps)
     if getattr(opt, "weights", None) is None or any(e.startswith("optimizer.") for e in errors):
         return
     path = Path(os.path.expanduser(str(opt.weights)))
@@ -168,7 +194,7 @@ def _validate_learned(errors: list[str], opt: Any, entry: OptimizerEntry, env_na
     from openrl.optimizers import make_rule  # lazy: pulls in jax/flax
 
     try:
-        make_rule(resolve_optimizer(opt, env_name)).default_params()
+        make_rule(resolve_optimizer(opt, env_name, total_timesteps)).default_params()
     except (OSError, ValueError) as e:
         errors.append(f"optimizer.weights={opt.weights!r}: {e}")
 
@@ -260,28 +286,28 @@ def validate(cfg: Any) -> None:
         )
         entry = None
     elif entry.kind == "handcrafted":
-        _check_tuned_values(errors, opt, entry, env.name)
+        _check_tuned_values(errors, opt, entry, env.name, cfg.ppo.total_timesteps)
     else:
-        _validate_learned(errors, opt, entry, env.name)
+        _validate_learned(errors, opt, entry, env.name, cfg.ppo.total_timesteps)
 
     if cfg.mode not in MODES:
         errors.append(f"mode={cfg.mode!r}: allowed values are {', '.join(MODES)}")
     es, meta = cfg.es, cfg.meta
     if cfg.mode == "meta":
-        if es.strategy not in ES_STRATEGIES:
-            errors.append(f"es.strategy={es.strategy!r}: allowed values are {', '.join(ES_STRATEGIES)}")
-        if es.fitness_shaping not in FITNESS_SHAPING:
+        strategy = ES_STRATEGIES.get(es.strategy)
+        if strategy is None:
             errors.append(
-                f"es.fitness_shaping={es.fitness_shaping!r}: allowed values are {', '.join(FITNESS_SHAPING)}"
+                f"es.strategy={es.strategy!r}: allowed values are {', '.join(ES_STRATEGIES.names())}"
             )
-        _positive(errors, "es", es, ("population_size", "num_generations", "sigma_init", "lr"))
-        if es.antithetic and es.population_size % 2:
+        elif type(es) is not strategy.schema:
             errors.append(
-                f"es.population_size={es.population_size}: antithetic sampling needs an even population"
+                f"es.strategy={es.strategy!r}: the preset extends {type(es).__name__}, not "
+                f"{strategy.schema.__name__} (defaults: [/schema/es/{es.strategy}@_here_, _self_])"
             )
-        for n in ("sigma_decay", "lr_decay"):
-            if not 0.0 < getattr(es, n) <= 1.0:
-                errors.append(f"es.{n}={getattr(es, n)}: must lie in (0, 1]")
+            strategy = None
+        _positive(errors, "es", es, ("population_size", "num_generations", "sigma_init"))
+        if strategy is not None and not any(e.startswith("es.") for e in errors):
+            errors.extend(strategy.check(es) if strategy.check else ())
         _positive(
             errors,
             "meta",
@@ -302,9 +328,10 @@ def validate(cfg: Any) -> None:
                 f"meta.population_chunk={meta.population_chunk}: must be a positive divisor of "
                 f"es.population_size={es.population_size}"
             )
-        if meta.antithetic_task_sampling and not es.antithetic:
+        if meta.antithetic_task_sampling and strategy is not None and not strategy.is_antithetic(es):
             errors.append(
-                "meta.antithetic_task_sampling=true needs es.antithetic=true (pairs are antithetic)"
+                f"meta.antithetic_task_sampling=true needs an ES with antithetic pairs (es={es.strategy} "
+                "has none): es=open_es with es.antithetic=true, or es=pgpe"
             )
         if entry is not None and entry.kind == "handcrafted":
             errors.append(

@@ -198,7 +198,7 @@ def run(
                 host["nan_total"] += int(m["nan_count"])
                 row = {
                     "es/sigma": float(m["sigma"]),
-                    "es/lr": float(m["lr"]),
+                    **({"es/lr": float(m["lr"])} if "lr" in m else {}),
                     "es/nan_count": int(m["nan_count"]),
                     "es/mean_abs": float(m["mean_abs"]),
                     "diag/theta_abs_mean": float(m["mean_abs"]),

@@ -20,31 +20,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
-from evosax.algorithms import Open_ES
-from evosax.core.fitness_shaping import centered_rank_fitness_shaping_fn, identity_fitness_shaping_fn
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from openrl.config.registry import ES_STRATEGIES
 from openrl.meta import fitness as F
+from openrl.meta.strategies import ESAlgorithm
 from openrl.ppo.train import PPOHParams, PPOTrainer
-
-SHAPING = {"centered_rank": centered_rank_fitness_shaping_fn, "identity": identity_fitness_shaping_fn}
-
-
-def _tied_is_zero(shaping: Any) -> Any:
-    """``shaping``, but exact zeros when every member has the same fitness (e.g. all of them failed).
-
-    There is no signal then, and the mean must not move. evosax's centred ranks of a fully tied population
-    come out of XLA as 1.5e-8 instead of 0, and Adam normalises the resulting rounding-noise gradient into
-    a step of up to ``lr`` in a random direction. Untied populations are shaped exactly as evosax does.
-    """
-
-    def fn(population: Any, fitness: jax.Array, state: Any, params: Any) -> jax.Array:
-        shaped = shaping(population, fitness, state, params)
-        tied = jnp.all(fitness == fitness[..., :1], axis=-1, keepdims=True)
-        return jnp.where(tied, jnp.zeros_like(shaped), shaped)
-
-    return fn
 
 
 def _strong(tree: Any) -> Any:
@@ -66,23 +47,14 @@ class Task:
     normaliser: float
 
 
-def make_strategy(es_cfg: Any, solution: Any) -> Open_ES:
-    """OpenAI-ES with the authors' settings: Adam(b1) meta-optimizer, exponentially decaying lr and sigma."""
-    if es_cfg.strategy != "open_es":
-        raise ValueError(f"es.strategy={es_cfg.strategy!r}: only 'open_es' is implemented")
-    lr = optax.exponential_decay(es_cfg.lr, transition_steps=1, decay_rate=es_cfg.lr_decay, end_value=0.0)
-    sigma = optax.exponential_decay(
-        es_cfg.sigma_init, transition_steps=1, decay_rate=es_cfg.sigma_decay, end_value=0.0
-    )
-    meta_opt = optax.inject_hyperparams(optax.adam)(learning_rate=lr, b1=es_cfg.adam_b1)
-    return Open_ES(
-        population_size=es_cfg.population_size,
-        solution=solution,
-        use_antithetic_sampling=es_cfg.antithetic,
-        optimizer=meta_opt,
-        std_schedule=sigma,
-        fitness_shaping_fn=_tied_is_zero(SHAPING[es_cfg.fitness_shaping]),
-    )
+def make_strategy(es_cfg: Any, solution: Any) -> ESAlgorithm:
+    """The evosax algorithm (and its params) of ``es_cfg.strategy``, from :data:`ES_STRATEGIES`."""
+    entry = ES_STRATEGIES.get(es_cfg.strategy)
+    if entry is None:
+        raise ValueError(
+            f"es.strategy={es_cfg.strategy!r}: allowed values are {', '.join(ES_STRATEGIES.names())}"
+        )
+    return entry.builder()(es_cfg, solution)
 
 
 class MetaTrainer:
@@ -98,9 +70,12 @@ class MetaTrainer:
     ):
         self.tasks = tasks
         self.solution = solution
-        self.strategy = make_strategy(es_cfg, solution)
-        self.es_params = self.strategy.default_params
-        self.finite_fitness = es_cfg.fitness_shaping == "identity"  # see fitness.to_minimise
+        built = make_strategy(es_cfg, solution)
+        self.es = built
+        self.strategy = built.algorithm
+        self.es_params = built.params
+        # see fitness.to_minimise: rank-based shapings only need an order, identity needs finite values
+        self.finite_fitness = getattr(es_cfg, "fitness_shaping", "centered_rank") == "identity"
         self.num_rollouts = num_rollouts
         self.population_chunk = population_chunk
         self.mesh = mesh
@@ -174,8 +149,8 @@ class MetaTrainer:
         ranked = F.antithetic_pair_fitness(fit) if self.antithetic_task_sampling else fit
         minimised, _ = F.to_minimise(ranked, finite=self.finite_fitness)
         n_bad = jnp.sum(~jnp.isfinite(fit))
-        lr = es_state.opt_state.hyperparams["learning_rate"]
-        sigma = es_state.std
+        lr = self.es.lr(es_state)
+        sigma = self.es.sigma(es_state)
         es_state, _ = self.strategy.tell(k_tell, population, minimised, es_state, self.es_params)
         es_state = _strong(es_state)
         finite = jnp.isfinite(raw)
@@ -185,7 +160,7 @@ class MetaTrainer:
             "fitness": fit,
             "nan_count": n_bad,
             "sigma": sigma,
-            "lr": lr,
+            **({} if lr is None else {"lr": lr}),
             "finite_frac": jnp.mean(finite),
             "mean_abs": jnp.mean(jnp.abs(es_state.mean)),
         }
