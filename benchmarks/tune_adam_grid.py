@@ -32,22 +32,34 @@ BETAS = (0.9, 0.99, 0.999)
 
 
 def grid_returns(
-    overrides: list[str], points: list[tuple[float, float, float]], keys: jax.Array
+    overrides: list[str], points: list[tuple[float, float, float]], keys: jax.Array, chunk: int | None = None
 ) -> np.ndarray:
-    """Final returns ``(points, seeds)`` of Adam at every ``(lr, b1, b2)`` point, in one program."""
+    """Final returns ``(points, seeds)`` of Adam at every ``(lr, b1, b2)`` point.
+
+    ``chunk``: points per program call (memory grows with points x seeds; Breakout at T = 2e5 needs
+    ~40 MiB per run). Every call has the same shapes, so the program compiles once; a last, smaller chunk
+    is padded with repeats of its last point.
+    """
     _, cfg = load_config(overrides)
     trainer, _, hp = build_trainer(cfg)
-    rp = {
-        "lr": jnp.asarray([p[0] for p in points], jnp.float32),
-        "b1": jnp.asarray([p[1] for p in points], jnp.float32),
-        "b2": jnp.asarray([p[2] for p in points], jnp.float32),
-    }
 
     def one(point_params, key):
         return trainer.train(key, point_params, hp)[1]["final_return"][-1]
 
-    per_point = jax.vmap(lambda pp: jax.vmap(lambda k: one(pp, k))(keys))
-    return np.asarray(jax.jit(per_point)(rp))
+    per_point = jax.jit(jax.vmap(lambda pp: jax.vmap(lambda k: one(pp, k))(keys)))
+    chunk = chunk or len(points)
+    out = []
+    for start in range(0, len(points), chunk):
+        part = list(points[start : start + chunk])
+        n = len(part)
+        part += [part[-1]] * (chunk - n)
+        rp = {
+            "lr": jnp.asarray([p[0] for p in part], jnp.float32),
+            "b1": jnp.asarray([p[1] for p in part], jnp.float32),
+            "b2": jnp.asarray([p[2] for p in part], jnp.float32),
+        }
+        out.append(np.asarray(per_point(rp))[:n])
+    return np.concatenate(out)
 
 
 def main() -> None:
@@ -60,6 +72,9 @@ def main() -> None:
     ap.add_argument("--anneal", choices=("on", "off"), nargs="+", default=("on", "off"))
     ap.add_argument("--extra", nargs="*", default=[], help="further Hydra overrides (e.g. env=asterix)")
     ap.add_argument("--name", default=None, help="results/<name>.json (default: tune_adam_<experiment>)")
+    ap.add_argument(
+        "--chunk", type=int, default=None, help="grid points per program call (default: all; bounds memory)"
+    )
     args = ap.parse_args()
 
     points = list(itertools.product(args.lrs, args.betas, args.betas))
@@ -70,7 +85,7 @@ def main() -> None:
     timing = {}
     for anneal in args.anneal:
         with Timer() as t:
-            finals = grid_returns([*base, f"optimizer.anneal_lr={anneal == 'on'}"], points, keys)
+            finals = grid_returns([*base, f"optimizer.anneal_lr={anneal == 'on'}"], points, keys, args.chunk)
         timing[anneal] = {"wall_s": t.wall, "cpu_s": t.cpu}
         for (lr, b1, b2), f in zip(points, finals):
             rows.append(
@@ -94,6 +109,7 @@ def main() -> None:
         "command": "python -m benchmarks.tune_adam_grid "
         + " ".join(
             [f"--experiment {args.experiment}", f"--seeds {args.seeds}", f"--key-seed {args.key_seed}"]
+            + ([f"--chunk {args.chunk}"] if args.chunk else [])
         ),
         "env": cfg.env.name,
         "total_timesteps": cfg.ppo.total_timesteps,

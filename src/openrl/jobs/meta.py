@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from openrl.builders import build_trainer
-from openrl.config import MetaJob
+from openrl.config import MetaJob, resolve_optimizer
 from openrl.eval import stats
 from openrl.eval.records import Record, config_facts
 from openrl.eval.summary import summarise
@@ -66,6 +66,13 @@ def build_meta(job: MetaJob, mesh=None) -> MetaTrainer:
         mesh=mesh,
         antithetic_task_sampling=cfg.meta.antithetic_task_sampling,
     )
+
+
+def adam_settings(adam_cfg: Any) -> dict[str, Any]:
+    """The comparison baseline's effective values and the ``tuned:`` entry they came from: ``<env>@<T>``
+    when Adam was tuned for this budget, ``<env>`` for the paper's values (tuned at the paper's T)."""
+    r = resolve_optimizer(adam_cfg.optimizer, adam_cfg.env.name, adam_cfg.ppo.total_timesteps)
+    return {**r.as_dict(), "tuned_for": r.tuned_for, "total_timesteps": adam_cfg.ppo.total_timesteps}
 
 
 def build_diagnostics(job: MetaJob, meta: MetaTrainer) -> Diagnostics:
@@ -151,6 +158,7 @@ def final_evaluation(job: MetaJob, diagnostics: Diagnostics):
                     label: {m: iv.as_dict() for m, iv in per.items()} for label, per in intervals.items()
                 },
                 "p_learned_beats_adam": stats.probability_of_improvement(lo, ad).as_dict(),
+                "adam_settings": adam_settings(job.adam[i]),
             }
             info = {"source": "meta-training final evaluation", "total_timesteps": int(steps[-1])}
             records.append(
@@ -200,6 +208,20 @@ def run(job: MetaJob, run_dir: Path, resolved: dict[str, Any]) -> float:
     mean, described = initial_mean(cfg.meta, meta.tasks[0].trainer.rule, meta.solution, cfg.seed)
     log.info("ES mean starts from %s", described)
     diagnostics = build_diagnostics(job, meta)
+    for adam in job.adam:
+        settings = adam_settings(adam)
+        log.info(
+            "comparison baseline on %s at T=%d: Adam lr %g, b1 %g, b2 %g, anneal %s (tuned: %s)",
+            adam.env.name,
+            adam.ppo.total_timesteps,
+            settings["lr"],
+            settings["b1"],
+            settings["b2"],
+            settings["anneal_lr"],
+            f"for this T ({settings['tuned_for']})"
+            if "@" in str(settings["tuned_for"])
+            else f"the {settings['tuned_for']!r} entry, not for T={adam.ppo.total_timesteps}",
+        )
     arch = {
         "optimizer": cfg.optimizer.name,
         "config": resolved.get("optimizer"),

@@ -1,0 +1,251 @@
+"""Which evolution strategy learns fastest on the hardware users have: a race of ``es=<strategy>`` runs.
+
+A track is one experiment and one budget (population x generations x T, the same for every run of the
+track); each entry is a strategy with its settings, run for several meta seeds. Every run is the real
+``openrl-train`` command in its own directory, so the race resumes job by job: a finished run (its
+``summary.json`` exists) is skipped, an interrupted one continues from its last checkpoint. Entries run
+seed-major (every entry's seed 0, then every seed 1, ...) so a race cut short still compares them all.
+
+Per run it records (from the run's own files, :func:`benchmarks.meta_result.record`): the validation
+curve against tuned Adam on the same validation seeds, the first generation whose validation reaches
+Adam's, the best validation, the final held-out IQM with its 95% CI and P(learned > Adam), and CPU-s.
+
+    python -m benchmarks.es_race --track quickstart                  # run (or resume) the whole track
+    python -m benchmarks.es_race --track quickstart --seeds 0 1 2 --only open_es snes
+    python -m benchmarks.es_race --track quickstart --report-only --publish
+
+Results go to ``outputs/es_race/<track>/`` (runs, ``es_race_<track>.json``, ``es_race_<track>.png``);
+``--publish`` also writes the JSON to ``benchmarks/results/`` and the PNG to ``docs/figures/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import RESULTS, machine
+from benchmarks.meta_result import DOC_FIGURES, record
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Entry:
+    label: str
+    overrides: tuple[str, ...]
+
+
+# Every entry of a track runs the track's budget: the overrides below change only the strategy and its
+# own settings. Larger ES steps than the paper's suit these short runs (see conf/experiment/quickstart.yaml).
+TRACKS: dict[str, dict[str, Any]] = {
+    "quickstart": {
+        "base": ("experiment=quickstart",),
+        "entries": (
+            Entry(
+                "open_es", ("es=open_es",)
+            ),  # the quickstart's own settings: sigma 0.1, lr 0.1, decays 0.99
+            Entry("pgpe", ("es=pgpe", "es.sigma_init=0.1", "es.lr=0.1", "es.lr_decay=0.99")),
+            Entry("snes", ("es=snes", "es.sigma_init=0.1")),
+            Entry("sep_cma_es", ("es=sep_cma_es", "es.sigma_init=0.1")),
+            Entry("open_es_random_init", ("es=open_es", "meta.init=random")),
+            Entry("snes_sigma0.2", ("es=snes", "es.sigma_init=0.2")),
+            Entry("pgpe_sigma0.2", ("es=pgpe", "es.sigma_init=0.2", "es.lr=0.1", "es.lr_decay=0.99")),
+        ),
+    },
+    "fig5_cpu": {
+        "base": ("experiment=ablation_breakout", "budget=cpu"),
+        "entries": (
+            Entry("open_es", ("es=open_es",)),
+            Entry("pgpe", ("es=pgpe", "es.sigma_init=0.1", "es.lr=0.1", "es.lr_decay=0.99")),
+            Entry("snes", ("es=snes", "es.sigma_init=0.1")),
+            Entry("sep_cma_es", ("es=sep_cma_es", "es.sigma_init=0.1")),
+        ),
+    },
+}
+
+
+def run_dir(out: Path, entry: Entry, seed: int) -> Path:
+    return out / "runs" / entry.label / f"seed{seed}"
+
+
+def command(track: str, entry: Entry, seed: int, directory: Path) -> list[str]:
+    script = Path(sys.executable).parent / "openrl-train"
+    exe = [str(script)] if script.exists() else [sys.executable, "-m", "openrl.cli.train"]
+    return [
+        *exe,
+        *TRACKS[track]["base"],
+        *entry.overrides,
+        f"seed={seed}",
+        "logger=disabled",
+        "progress=false",
+        f"hydra.run.dir={directory}",
+    ]
+
+
+def run(track: str, entries: list[Entry], seeds: list[int], out: Path) -> None:
+    for seed in seeds:
+        for entry in entries:
+            d = run_dir(out, entry, seed)
+            if (d / "summary.json").exists():
+                continue
+            cmd = command(track, entry, seed, d)
+            print(f"[{time.strftime('%H:%M:%S')}] {entry.label} seed {seed}: {' '.join(cmd[1:])}", flush=True)
+            d.mkdir(parents=True, exist_ok=True)
+            with open(d / "race.log", "a") as log:
+                proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            status = (
+                "done" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}, see {d / 'race.log'})"
+            )
+            print(f"[{time.strftime('%H:%M:%S')}] {entry.label} seed {seed}: {status}", flush=True)
+
+
+def generations_to_adam(rec: dict[str, Any]) -> int | None:
+    """The first validated generation whose ES-mean validation return reaches tuned Adam's on the same
+    validation seeds (None: never within the run)."""
+    adam = rec["validation_seeds_adam_mean"]
+    for h in rec["validation"]:
+        if adam is not None and h["return"] >= adam:
+            return int(h["generation"])
+    return None
+
+
+def run_row(rec: dict[str, Any]) -> dict[str, Any]:
+    ((task, final),) = rec["final_evaluation"].items()
+    return {
+        "task": task,
+        "validation": [[h["generation"], h["return"]] for h in rec["validation"]],
+        "validation_adam": rec["validation_seeds_adam_mean"],
+        "generations_to_adam": generations_to_adam(rec),
+        "best_validation": rec["best_validation_return"],
+        "best_generation": rec["best_generation"],
+        "final_learned_iqm": final["learned_iqm"],
+        "final_adam_iqm": final["adam_iqm"],
+        "final_learned_mean": final["learned_mean"],
+        "final_adam_mean": final["adam_mean"],
+        "p_learned_beats_adam": final["p_learned_beats_adam"],
+        "cpu_s": rec["cpu_s"],
+        "wall_s": rec["wall_s"],
+        "command": rec["command"],
+    }
+
+
+def collect(track: str, entries: list[Entry], seeds: list[int], out: Path) -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    for entry in entries:
+        runs = {}
+        for seed in seeds:
+            d = run_dir(out, entry, seed)
+            if (d / "summary.json").exists():
+                runs[str(seed)] = run_row(record(d))
+        if not runs:
+            continue
+        rows = list(runs.values())
+        reached = [r["generations_to_adam"] for r in rows]
+        table[entry.label] = {
+            "overrides": list(entry.overrides),
+            "runs": runs,
+            "seeds": len(rows),
+            "reached_adam": sum(g is not None for g in reached),
+            "median_generations_to_adam": _median([g for g in reached if g is not None]),
+            "median_best_validation": _median([r["best_validation"] for r in rows]),
+            "median_final_iqm": _median([r["final_learned_iqm"]["value"] for r in rows]),
+            "median_adam_iqm": _median([r["final_adam_iqm"]["value"] for r in rows]),
+            "mean_p_learned_beats_adam": float(np.mean([r["p_learned_beats_adam"]["value"] for r in rows])),
+            "iqm_above_adam": sum(
+                r["final_learned_iqm"]["value"] > r["final_adam_iqm"]["value"] for r in rows
+            ),
+            "median_cpu_s": _median([r["cpu_s"] for r in rows]),
+        }
+    return {
+        "track": track,
+        "base": list(TRACKS[track]["base"]),
+        "budget_note": "every run of a track: the same population x generations x T (the base's)",
+        "entries": table,
+        "machine": machine(),
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def _median(values: list[float]) -> float | None:
+    return float(np.median(values)) if values else None
+
+
+def plot(result: dict[str, Any], path: Path) -> Path:
+    """Validation curves relative to tuned Adam on the same seeds: per strategy the median over meta seeds
+    and the range (shaded); the dashed line at 1 is Adam."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for label, e in result["entries"].items():
+        curves = []
+        for r in e["runs"].values():
+            v = np.asarray(r["validation"], float)
+            curves.append((v[:, 0], v[:, 1] / r["validation_adam"]))
+        gens = curves[0][0]
+        ys = np.stack([c[1] for c in curves if len(c[1]) == len(gens)])
+        med = np.median(ys, axis=0)
+        (line,) = ax.plot(gens, med, label=f"{label} ({len(ys)} seeds)")
+        ax.fill_between(gens, ys.min(axis=0), ys.max(axis=0), color=line.get_color(), alpha=0.15)
+    ax.axhline(1.0, color="k", ls="--", lw=1, label="tuned Adam (same seeds)")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("validation return / Adam's")
+    ax.set_title(f"ES race, {result['track']}: {' '.join(result['base'])}")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--track", choices=sorted(TRACKS), default="quickstart")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--only", nargs="+", default=None, help="entry labels to run (default: all)")
+    ap.add_argument("--out", type=Path, default=None, help="default: outputs/es_race/<track>")
+    ap.add_argument("--report-only", action="store_true", help="collect finished runs, run nothing")
+    ap.add_argument("--publish", action="store_true", help="also write benchmarks/results/ and docs/figures/")
+    args = ap.parse_args()
+    entries = [e for e in TRACKS[args.track]["entries"] if args.only is None or e.label in args.only]
+    unknown = set(args.only or ()) - {e.label for e in TRACKS[args.track]["entries"]}
+    if unknown:
+        ap.error(f"--only: unknown entries {sorted(unknown)} for track {args.track}")
+    out = args.out or ROOT / "outputs" / "es_race" / args.track
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    if not args.report_only:
+        run(args.track, entries, args.seeds, out)
+    result = collect(args.track, entries, args.seeds, out)
+    name = f"es_race_{args.track}"
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2))
+    png = plot(result, out / f"{name}.png") if result["entries"] else None
+    for label, e in result["entries"].items():
+        print(
+            f"{label:22s} seeds {e['seeds']}  reached Adam {e['reached_adam']}/{e['seeds']} "
+            f"(median gen {e['median_generations_to_adam']})  best val {e['median_best_validation']:.1f}  "
+            f"final IQM {e['median_final_iqm']:.1f} vs Adam {e['median_adam_iqm']:.1f}  "
+            f"P {e['mean_p_learned_beats_adam']:.2f}  CPU-s {e['median_cpu_s']:.0f}"
+        )
+    if args.publish:
+        shutil.copy(path, RESULTS / f"{name}.json")
+        if png is not None:
+            shutil.copy(png, DOC_FIGURES / f"{name}.png")
+    print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()
