@@ -47,7 +47,11 @@ def _eval(cfg: DictConfig) -> float:
 
 
 def eval_main() -> None:
-    """Console script ``openrl-eval``."""
+    """Console script ``openrl-eval`` (``dry_run=true``: :mod:`openrl.cli.dry_run`, no job is started)."""
+    from openrl.cli import dry_run
+
+    if dry_run.requested(sys.argv[1:]):
+        dry_run.main("openrl-eval", sys.argv[1:])
     _eval()
 
 

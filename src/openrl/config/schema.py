@@ -309,6 +309,9 @@ class Config:
     progress: bool = True
     save_agent: bool = True  # Orbax checkpoint of the final agent and run state
     mode: str = "ppo"  # ppo: train an agent | meta: meta-train a learned optimizer with ES
+    # Validate and print the plan (jobs, seeds, budgets, projected CPU time), then exit without running
+    # (openrl.cli.dry_run; the console scripts act on `dry_run=true` before Hydra starts a job).
+    dry_run: bool = False
     es: ESConfig = field(default_factory=ESConfig)
     meta: MetaConfig = field(default_factory=MetaConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)  # openrl-eval / openrl-report
