@@ -55,9 +55,10 @@ def eval_main() -> None:
     _eval()
 
 
-def report_main(argv: list[str] | None = None) -> None:
-    """Console script ``openrl-report SWEEP_DIR [SWEEP_DIR ...]``: report.md + figures for a finished
-    multirun, or for several pooled into one table (e.g. rows run on a GPU and on a CPU; ``--out``)."""
+def report_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """``openrl-report``'s arguments, checked before anything is read: exits 2 with one line when a
+    path is neither a directory nor a results JSON, or when several inputs (or a JSON) lack ``--out``.
+    The documented-commands test runs this on every ``openrl-report`` line of the docs."""
     ap = argparse.ArgumentParser(
         prog="openrl-report",
         description="Aggregate a finished Hydra multirun (openrl-eval or openrl-train jobs) into report.md, "
@@ -74,7 +75,7 @@ def report_main(argv: list[str] | None = None) -> None:
         "--out",
         type=Path,
         default=None,
-        help="where to write (default: the sweep directory; required with several)",
+        help="where to write (default: the sweep directory; required with several or with a JSON)",
     )
     ap.add_argument("--baseline", default="adam", help="optimizer label that normalises (default: adam)")
     ap.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default: 2000)")
@@ -84,7 +85,6 @@ def report_main(argv: list[str] | None = None) -> None:
         "--only", default=None, help="comma-separated optimizer labels to keep (default: every optimizer)"
     )
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     for d in args.sweep_dir:
         if not (d.is_dir() or (d.is_file() and d.suffix == ".json")):
             print(f"openrl-report: {d} is not a directory (nor a results .json file)", file=sys.stderr)
@@ -96,6 +96,14 @@ def report_main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(2)
+    return args
+
+
+def report_main(argv: list[str] | None = None) -> None:
+    """Console script ``openrl-report SWEEP_DIR [SWEEP_DIR ...]``: report.md + figures for a finished
+    multirun, or for several pooled into one table (e.g. rows run on a GPU and on a CPU; ``--out``)."""
+    args = report_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     # matplotlib, jax and orbax load only now: --help and a bad directory answer at once
     from openrl.eval import report
 
