@@ -36,7 +36,7 @@ format: install  ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 	$(VENV)/bin/ruff format src tests benchmarks
 
-bench: install  ## throughput benchmarks -> benchmarks/results/*.json (ARGS go to ppo_throughput)
+bench: install  ## throughput benchmarks -> outputs/benchmarks/*.json (ARGS go to ppo_throughput; --publish: benchmarks/results/)
 	$(PY) -m benchmarks.ppo_throughput $(ARGS)
 	$(PY) -m benchmarks.open_floor
 
