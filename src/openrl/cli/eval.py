@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from openrl.config import CONF_DIR, ConfigError, apply_budget, register_configs
+from openrl.config.compose import record_effective
 from openrl.runs import metadata
 
 log = logging.getLogger("openrl")
@@ -40,6 +41,11 @@ def _eval(cfg: DictConfig) -> float:
     except ConfigError as e:
         print(f"openrl-eval: {e}", file=sys.stderr)
         sys.exit(2)
+    # what each pair ran with (tuned values filled in per env), beside the top-level composition
+    resolved["pairs"] = [
+        {"env": p.env, "label": p.spec.label, "optimizer": record_effective({}, p.cfg)["optimizer"]}
+        for p in pairs
+    ]
     metadata.write(run_dir, resolved)
     summary = eval_run.run(eval_cfg, pairs, run_dir)
     first = next(iter(summary["results"].values()))

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from openrl.config import overrides as ov
 from openrl.config.registry import ENV_FAMILIES, env_field_families, register_configs
-from openrl.config.validate import ConfigError, validate
+from openrl.config.validate import ConfigError, resolve_optimizer, validate
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
@@ -74,11 +74,23 @@ def to_object(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> A
 
 def resolve(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> tuple[Any, dict[str, Any]]:
     """``(validated object, plain resolved dict)`` of ``cfg`` with its budget applied once: the object
-    runs, the dict is what the run directory records (``config_resolved.yaml``) and W&B shows."""
+    runs, the dict is what the run directory records (``config_resolved.yaml``) and W&B shows.
+
+    The dict records the optimizer as it runs: tuned values filled in for the env (``lr: 0.01``, not
+    ``lr: null``), and of the ``tuned`` table only the row that supplied them."""
     budgeted = apply_budget(cfg, overrides)
     obj = OmegaConf.to_object(budgeted)
     validate(obj)
-    return obj, OmegaConf.to_container(budgeted, resolve=True)
+    return obj, record_effective(OmegaConf.to_container(budgeted, resolve=True), obj)
+
+
+def record_effective(resolved: dict[str, Any], obj: Any) -> dict[str, Any]:
+    """``resolved`` with ``optimizer`` holding the values the run uses (see :func:`resolve`)."""
+    opt = dict(resolved.get("optimizer") or {})
+    opt.update(resolve_optimizer(obj.optimizer, obj.env.name).as_dict())
+    row = (obj.optimizer.tuned or {}).get(obj.env.name)
+    opt["tuned"] = {obj.env.name: dict(row)} if row else {}
+    return {**resolved, "optimizer": opt}
 
 
 def composition_hint(overrides: list[str] | tuple[str, ...], message: str) -> str:
