@@ -259,7 +259,7 @@ def test_bad_entries_rejected():
         register_optimizer(OPTIMIZERS["adam"])
     with pytest.raises(TypeError, match="schema must be an EnvConfig dataclass"):
         EnvFamily("toy", ToySGDConfig, build_bandit)
-    with pytest.raises(KeyError, match="optimizer.name='sgd': no such optimizer; registered: adam, rmsprop"):
+    with pytest.raises(KeyError, match="optimizer.name='sgd': no such optimizer; registered: adam, .*rmsprop"):
         OPTIMIZERS["sgd"]
 
 
@@ -275,9 +275,9 @@ def test_registry_module_imports_no_jax():
 def test_builtin_tables_match_conf():
     """Every built-in optimizer has its preset; every env preset extends its registered family's schema;
     the learned architectures come from the registry (so openrl-import-weights knows each size)."""
-    # the built-ins, first and in this order; optimizers added after them (docs/extending.md) are welcome
+    # the built-ins, in this order; an optimizer registered beside them (docs/extending.md) is welcome
     builtin = ("adam", "rmsprop", "lion", "open", "no_features", "optim4rl")
-    assert OPTIMIZERS.names()[: len(builtin)] == builtin, OPTIMIZERS.names()
+    assert [n for n in OPTIMIZERS.names() if n in builtin] == list(builtin), OPTIMIZERS.names()
     assert [OPTIMIZERS[n].kind for n in ("adam", "open", "optim4rl")] == ["handcrafted", "learned", "learned"]
     assert {e.name: e.display for e in OPTIMIZERS}["no_features"] == "No Features"
     for entry in OPTIMIZERS:
