@@ -259,7 +259,9 @@ def test_bad_entries_rejected():
         register_optimizer(OPTIMIZERS["adam"])
     with pytest.raises(TypeError, match="schema must be an EnvConfig dataclass"):
         EnvFamily("toy", ToySGDConfig, build_bandit)
-    with pytest.raises(KeyError, match="optimizer.name='sgd': no such optimizer; registered: adam, .*rmsprop"):
+    with pytest.raises(
+        KeyError, match="optimizer.name='sgd': no such optimizer; registered: adam, .*rmsprop"
+    ):
         OPTIMIZERS["sgd"]
 
 
