@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.openrl-installed
 ARGS ?=
 
-.PHONY: help install train test test-all lint format bench clean
+.PHONY: help install train test test-all lint format bench docs clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -36,9 +36,12 @@ format: install  ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 	$(VENV)/bin/ruff format src tests benchmarks
 
-bench: install  ## throughput benchmarks -> benchmarks/results/*.json (ARGS go to ppo_throughput)
+bench: install  ## throughput benchmarks -> outputs/benchmarks/*.json (ARGS go to ppo_throughput; --publish: benchmarks/results/)
 	$(PY) -m benchmarks.ppo_throughput $(ARGS)
 	$(PY) -m benchmarks.open_floor
+
+docs: install  ## regenerate the result tables in README.md and docs/ from benchmarks/results/*.json
+	$(PY) -m benchmarks.doc_numbers
 
 clean:  ## remove run outputs and caches (keeps .venv)
 	rm -rf outputs multirun .pytest_cache .ruff_cache build dist

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 from scipy import stats
 
-from benchmarks.common import RESULTS, Timer, build, machine, write
+from benchmarks.common import Timer, add_publish_flag, build, machine, out_dir, write
 
 
 def iqm(x: np.ndarray) -> float:
@@ -70,9 +70,10 @@ def main() -> None:
         help="seed keys split(PRNGKey(k), seeds); k > 0 adds seeds disjoint from an earlier k=0 run",
     )
     ap.add_argument("--out", default="adam_returns")
+    add_publish_flag(ap)
     args = ap.parse_args()
 
-    path = RESULTS / f"{args.out}.json"
+    path = out_dir(args.publish) / f"{args.out}.json"
     results = json.loads(path.read_text()) if path.exists() else {"machine": machine(), "runs": {}}
     for game in args.games:
         for anneal in args.anneal:
@@ -84,7 +85,7 @@ def main() -> None:
             key = f"{game}/anneal={anneal}" + (f"/keys={args.key_seed}" if args.key_seed else "")
             r = results["runs"][key] = run_one(ov, args.seeds, args.key_seed)
             final = np.asarray(r["final_return"])
-            write(args.out, results)
+            write(args.out, results, publish=args.publish)
             print(
                 f"{key}: final {np.round(final, 2).tolist()} mean {final.mean():.2f} iqm {iqm(final):.2f} "
                 f"(authors' Adam {r['authors_adam_return']}) wall {r['run_wall_s']:.0f}s cpu {r['run_cpu_s']:.0f}s",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -17,7 +18,10 @@ from openrl.envs import make_env
 from openrl.optimizers import make_rule
 from openrl.ppo.train import PPOHParams, PPOStatic, PPOTrainer
 
+# Published results: the files README.md and docs/ cite. A benchmark writes here only with --publish;
+# by default it writes under outputs/ (git-ignored), so running one never changes what the docs cite.
 RESULTS = Path(__file__).resolve().parent / "results"
+OUTPUTS = Path(__file__).resolve().parents[1] / "outputs" / "benchmarks"
 
 
 def build(overrides: list[str]):
@@ -45,9 +49,26 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write(name: str, payload: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def add_publish_flag(ap: argparse.ArgumentParser) -> None:
+    """``--publish``: write to ``benchmarks/results/`` (what the docs cite) instead of ``outputs/benchmarks/``."""
+    ap.add_argument(
+        "--publish",
+        action="store_true",
+        help=f"write the JSON to {RESULTS.relative_to(RESULTS.parents[1])}/ (cited by the docs) instead of "
+        f"{OUTPUTS.relative_to(RESULTS.parents[1])}/",
+    )
+
+
+def out_dir(publish: bool) -> Path:
+    """Where a benchmark's JSON goes: ``benchmarks/results/`` when publishing, else ``outputs/benchmarks/``."""
+    return RESULTS if publish else OUTPUTS
+
+
+def write(name: str, payload: dict[str, Any], publish: bool = False) -> Path:
+    """Writes ``<name>.json`` atomically to :func:`out_dir` (``publish``: the tracked results)."""
+    folder = out_dir(publish)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=float))
     tmp.replace(path)
@@ -141,7 +162,10 @@ __all__ = [
     "PPOHParams",
     "PPOStatic",
     "PPOTrainer",
+    "OUTPUTS",
     "RESULTS",
+    "add_publish_flag",
+    "out_dir",
     "Timer",
     "time_generations",
     "build",

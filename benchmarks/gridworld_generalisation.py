@@ -26,7 +26,7 @@ import time
 import jax
 import numpy as np
 
-from benchmarks.common import Timer, build, machine, write
+from benchmarks.common import Timer, add_publish_flag, build, machine, write
 from openrl.envs.gridworld import LEVELS
 
 DEFAULT_WEIGHTS = "pretrained:gridworld_OPEN"  # the authors' released gridworld optimizer (weights cache)
@@ -63,6 +63,7 @@ def main() -> None:
     ap.add_argument("--seed-chunk", type=int, default=None, help="seeds per vmapped batch (memory)")
     ap.add_argument("--bootstrap", type=int, default=10000)
     ap.add_argument("--out", default="gridworld_generalisation")
+    add_publish_flag(ap)
     args = ap.parse_args()
 
     keys = jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)
@@ -118,7 +119,7 @@ def main() -> None:
                     paired_bootstrap(a, b, args.bootstrap, rng), [2.5, 97.5]
                 ).tolist()
             results["levels"][level] = row
-            write(args.out, results)  # partial results survive an interrupted run
+            write(args.out, results, publish=args.publish)  # partial results survive an interrupted run
     norm = {k: r for k, r in results["levels"].items() if r["adam_normalised"] is not None}
     if norm:
         boots = np.stack(
@@ -141,7 +142,7 @@ def main() -> None:
     results["wall_s"] = total.wall
     results["cpu_s"] = total.cpu
     results["loadavg_end"] = os.getloadavg()
-    path = write(args.out, results)
+    path = write(args.out, results, publish=args.publish)
     if "aggregate" in results:
         ag = results["aggregate"]
         print(

@@ -20,7 +20,7 @@ import os
 
 import jax
 
-from benchmarks.common import build, machine, ppo_updates, random_action_rollout, write
+from benchmarks.common import add_publish_flag, build, machine, ppo_updates, random_action_rollout, write
 from benchmarks.ppo_throughput import measure
 
 
@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--ppo-levels", nargs="*", default=["rand_all"])
     ap.add_argument("--optimizers", nargs="*", default=["open"])
     ap.add_argument("--out", default="gridworld_throughput")
+    add_publish_flag(ap)
     args = ap.parse_args()
     U = args.updates
     key = jax.random.PRNGKey(0)
@@ -58,7 +59,7 @@ def main() -> None:
                 r["fraction_of_raw_env"] = r["env_steps_per_s"] / raw_rate
             results[f"ppo_{opt}/{level}"] = r
     results["loadavg_end"] = os.getloadavg()
-    path = write(args.out, results)
+    path = write(args.out, results, publish=args.publish)
     for k, r in results.items():
         if isinstance(r, dict) and "env_steps_per_s" in r:
             print(

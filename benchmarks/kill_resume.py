@@ -58,7 +58,7 @@ from typing import Any
 
 from tests.tiny import TINY_META_GENERATIONS, TINY_META_RUN
 
-from benchmarks.common import write
+from benchmarks.common import add_publish_flag, write
 
 GENERATIONS = TINY_META_GENERATIONS
 # the test-suite's tiny resumable meta-training run (Breakout PPO + OPEN, population 4, 6 generations),
@@ -337,7 +337,12 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="trials run at once")
     ap.add_argument("--timeout", type=float, default=4 * 3600, help="seconds allowed to each process")
     ap.add_argument("--keep", type=Path, default=None, help="run here and keep the run directories")
-    ap.add_argument("--out", default="kill_resume", help="benchmarks/results/<out>.json")
+    ap.add_argument(
+        "--out",
+        default="kill_resume",
+        help="<out>.json (outputs/benchmarks/, or benchmarks/results/ with --publish)",
+    )
+    add_publish_flag(ap)
     a = ap.parse_args()
     if a.in_write + a.tail > a.kills:
         ap.error("--in-write + --tail must not exceed --kills")
@@ -353,7 +358,7 @@ def main() -> None:
     finally:
         if a.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    path = write(a.out, result)
+    path = write(a.out, result, publish=a.publish)
     t = result["tally"]
     print(
         f"{t['bitwise_identical']} of {t['killed']} killed runs resumed bitwise identical "

@@ -26,7 +26,7 @@ from typing import Any
 
 import jax
 
-from benchmarks.common import machine, time_generations, write
+from benchmarks.common import add_publish_flag, machine, time_generations, write
 
 EXPERIMENTS = ("ablation_breakout", "single_breakout", "multitask_minatar", "gridworld", "deepsea")
 # The paper's reported meta-training cost per optimizer (Sec. 6-7 and App. C), in GPU-hours.
@@ -108,7 +108,8 @@ def main() -> None:
     ap.add_argument("--paper-pop", action="store_true", help="measure at the paper population")
     ap.add_argument("--updates", type=int, default=4, help="U: inner runs of U and 2U updates are timed")
     ap.add_argument("--gens", type=int, default=2, help="timed generations after the first")
-    ap.add_argument("--out", default=None, help="results/<out>.json (default meta_cost_<backend>)")
+    ap.add_argument("--out", default=None, help="<out>.json (default meta_cost_<backend>; see --publish)")
+    add_publish_flag(ap)
     args = ap.parse_args()
     results = {
         "command": "python -m benchmarks.meta_cost "
@@ -132,7 +133,7 @@ def main() -> None:
             flush=True,
         )
         results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-        write(out, results)
+        write(out, results, publish=args.publish)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.common import write
+from benchmarks.common import add_publish_flag, write
 
 DOC_FIGURES = Path(__file__).resolve().parents[1] / "docs" / "figures"
 
@@ -75,15 +75,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir", type=Path)
     ap.add_argument(
-        "--name", required=True, help="results/<name>.json; the validation PNG goes to docs/figures"
+        "--name",
+        required=True,
+        help="<name>.json and <name>_validation.png (--publish: benchmarks/results/ and docs/figures/)",
     )
+    add_publish_flag(ap)
     args = ap.parse_args()
     payload = record(args.run_dir)
-    path = write(args.name, payload)
+    path = write(args.name, payload, publish=args.publish)
     png = args.run_dir / "validation.png"
-    if png.exists():
-        DOC_FIGURES.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, DOC_FIGURES / f"{args.name}_validation.png")
+    if png.exists():  # the figure goes where the JSON goes: docs/figures only when publishing
+        figures = DOC_FIGURES if args.publish else path.parent
+        figures.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(png, figures / f"{args.name}_validation.png")
     for name, t in payload["final_evaluation"].items():
         print(
             f"{name}: learned IQM {t['learned_iqm']['value']:.2f} {t['learned_iqm']['ci']} vs Adam IQM "

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.common import machine, time_generations, write
+from benchmarks.common import add_publish_flag, machine, time_generations, write
 
 
 def child(experiment: str, pop: int, timesteps: int, gens: int, optimizer: str) -> dict:
@@ -67,6 +67,7 @@ def main() -> None:
     ap.add_argument("--gens", type=int, default=2, help="timed generations after the first")
     ap.add_argument("--out", default="meta_scaling")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    add_publish_flag(ap)
     args = ap.parse_args()
 
     if args.child is not None:
@@ -100,12 +101,12 @@ def main() -> None:
             flush=True,
         )
         results["loadavg_end"] = list(__import__("os").getloadavg())
-        write(args.out, results)
+        write(args.out, results, publish=args.publish)
     base = results["rows"][0]
     for row in results["rows"]:
         row["cost_ratio_vs_smallest"] = row["sec_per_generation"] / base["sec_per_generation"]
         row["pop_ratio_vs_smallest"] = row["population"] / base["population"]
-    write(args.out, results)
+    write(args.out, results, publish=args.publish)
 
 
 if __name__ == "__main__":

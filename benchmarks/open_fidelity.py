@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.adam_returns import run_one
-from benchmarks.common import RESULTS, machine, write
+from benchmarks.common import add_publish_flag, machine, out_dir, write
 from openrl import pretrained
 
 
@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--key-seed", type=int, default=0)
     ap.add_argument("--no-adam", action="store_true", help="skip the Adam baseline")
     ap.add_argument("--out", default="open_fidelity")
+    add_publish_flag(ap)
     args = ap.parse_args()
 
     weights = args.weights or f"{args.game}_OPEN"
@@ -52,12 +53,12 @@ def main() -> None:
     if not args.no_adam:
         runs["adam"] = [*common, "optimizer=adam"]
 
-    path = RESULTS / f"{args.out}.json"
+    path = out_dir(args.publish) / f"{args.out}.json"
     results = json.loads(path.read_text()) if path.exists() else {"machine": machine(), "runs": {}}
     for label, ov in runs.items():
         key = f"{args.game}/T={args.timesteps or 'paper'}/{label}"
         r = results["runs"][key] = run_one(ov, args.seeds, args.key_seed)
-        write(args.out, results)
+        write(args.out, results, publish=args.publish)
         final = np.asarray(r["final_return"])
         print(
             f"{key}: final {np.round(final, 2).tolist()} mean {final.mean():.2f} iqm {r['final_return_iqm']:.2f} "

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import build, machine, ppo_updates, print_programs, write
+from benchmarks.common import add_publish_flag, build, machine, ppo_updates, print_programs, write
 from benchmarks.ppo_throughput import measure_interleaved
 from openrl.optimizers.open import OpenRule, _dense_ln_relu_t
 from openrl.ppo.train import PPOTrainer
@@ -114,6 +114,7 @@ def main() -> None:
         "--optimizer", default="open", help="an OPEN variant (e.g. open_large): the sizes to floor"
     )
     ap.add_argument("--out", default="open_floor")
+    add_publish_flag(ap)
     args = ap.parse_args()
 
     adam, adam_rp, hp, cfg = build([f"env={args.env}", "optimizer=adam"])
@@ -148,7 +149,7 @@ def main() -> None:
     for name in programs:
         results[name]["time_vs_adam"] = base / results[name]["env_steps_per_s"]
     results["loadavg_end"] = os.getloadavg()
-    path = write(args.out, results)
+    path = write(args.out, results, publish=args.publish)
     print_programs(results, programs, "time_vs_adam")
     print(f"-> {path}")
 

@@ -23,7 +23,16 @@ import os
 
 import jax
 
-from benchmarks.common import Timer, build, machine, ppo_updates, print_programs, random_action_rollout, write
+from benchmarks.common import (
+    Timer,
+    add_publish_flag,
+    build,
+    machine,
+    ppo_updates,
+    print_programs,
+    random_action_rollout,
+    write,
+)
 
 
 def _summary(tc: Timer, best: Timer, steps: int) -> dict:
@@ -84,6 +93,7 @@ def main() -> None:
         help="also time each learned optimizer with --seeds vmapped seeds (against Adam's vmapped run), "
         "and with optimizer.batching=vectorised as the baseline of openrl's default on CPU",
     )
+    add_publish_flag(ap)
     args = ap.parse_args()
 
     trainer, rule_params, hp, cfg = build([f"env={args.env}", "optimizer=adam"])
@@ -150,7 +160,7 @@ def main() -> None:
     results["packed_sort_speedup"] = adam_rate / results["ppo_1_seed_jax_permutation"]["env_steps_per_s"]
     results["ppo_1_seed_fraction_of_raw_env"] = adam_rate / results["raw_env"]["env_steps_per_s"]
     results["loadavg_end"] = os.getloadavg()
-    path = write(args.out, results)
+    path = write(args.out, results, publish=args.publish)
     print_programs(results, programs)
     print(f"packed-sort shuffle speed-up over jax.random.permutation: {results['packed_sort_speedup']:.3f}x")
     print(

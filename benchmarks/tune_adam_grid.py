@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import Timer, machine, write
+from benchmarks.common import Timer, add_publish_flag, machine, write
 from openrl.builders import build_trainer
 from openrl.config import load_config
 
@@ -71,7 +71,10 @@ def main() -> None:
     ap.add_argument("--betas", type=float, nargs="+", default=BETAS)
     ap.add_argument("--anneal", choices=("on", "off"), nargs="+", default=("on", "off"))
     ap.add_argument("--extra", nargs="*", default=[], help="further Hydra overrides (e.g. env=asterix)")
-    ap.add_argument("--name", default=None, help="results/<name>.json (default: tune_adam_<experiment>)")
+    ap.add_argument(
+        "--name", default=None, help="<name>.json (default: tune_adam_<experiment>; see --publish)"
+    )
+    add_publish_flag(ap)
     ap.add_argument(
         "--chunk", type=int, default=None, help="grid points per program call (default: all; bounds memory)"
     )
@@ -121,7 +124,7 @@ def main() -> None:
         "machine": machine(),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    path = write(args.name or f"tune_adam_{args.experiment}", payload)
+    path = write(args.name or f"tune_adam_{args.experiment}", payload, publish=args.publish)
     print(f"best: {payload['best']} -> {path}")
 
 

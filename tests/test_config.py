@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,18 +15,15 @@ import pytest
 import yaml
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from openrl.config import CONF_DIR, ConfigError, load_config, register_configs, resolve_optimizer
+from openrl.config import CONF_DIR, ConfigError, load_config, register_configs, resolve, resolve_optimizer
+from openrl.config.registry import OPTIMIZERS as OPTIMIZER_REGISTRY
 from openrl.optimizers import make_rule
 from tiny import TINY_PPO
 
 ENVS = sorted(p.stem for p in (CONF_DIR / "env").glob("*.yaml") if not p.stem.endswith("_schema"))
 OPTIMIZERS = sorted(p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml") if not p.stem.endswith("_schema"))
-OPT_HYPERS = {
-    "adam": ("lr", "b1", "b2"),
-    "rmsprop": ("lr", "decay"),
-    "lion": ("lr", "b1", "b2"),
-    "optim4rl": ("lr",),
-}
+# the tuned fields of every optimizer, from its registry entry (a new one is checked without editing this)
+OPT_HYPERS = {e.name: e.tuned for e in OPTIMIZER_REGISTRY if e.tuned}
 
 
 def _yaml(group: str, name: str) -> dict:
@@ -423,3 +421,31 @@ def test_train_cli_refuses_unusable_output_dir_and_nan_at_start_up(tmp_path):
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "es.sigma_init=nan: must be a finite number" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_recorded_config_holds_the_values_the_run_uses():
+    """config_resolved.yaml (and W&B) get the optimizer as it runs: the env's tuned values filled in, and
+    of the tuned table only the row that supplied them; an explicit value wins and is what is recorded."""
+    cfg, _ = load_config(["experiment=ppo", "env=asterix", "optimizer=adam", "optimizer.b1=0.8"])
+    _, recorded = resolve(cfg, ["experiment=ppo", "env=asterix", "optimizer=adam", "optimizer.b1=0.8"])
+    row = _yaml("optimizer", "adam")["tuned"]["asterix"]
+    opt = recorded["optimizer"]
+    assert (opt["lr"], opt["b1"], opt["b2"], opt["anneal_lr"]) == (
+        row["lr"],
+        0.8,
+        row["b2"],
+        row["anneal_lr"],
+    )
+    assert opt["tuned"] == {"asterix": row}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("env.id=Seaquest-Minatar", "env.id='Seaquest-Minatar': not a gymnax environment; did you mean 'Seaquest-MinAtar'?"),
+        ("env.id=NoSuchGame", "env.id='NoSuchGame': not a gymnax environment; known: Asterix-MinAtar"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_gymnax_id_fails_at_start_up(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(["experiment=ppo", "env=breakout", override])

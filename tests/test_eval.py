@@ -469,6 +469,29 @@ def test_report_pools_seeds_and_names_variants(tmp_path):
     assert s["results"]["breakout"]["adam [optimizer.lr=0.001]"]["num_seeds"] == 8
 
 
+def test_report_rows_are_split_only_by_settings_that_define_a_result(tmp_path):
+    """Two run folders whose jobs differ in how results were summarised (eval.bootstrap_reps), logged or
+    saved pool into one row per optimizer, and the Adam column stays (it normalises the others)."""
+    jobs = [
+        ("adam", ["eval.bootstrap_reps=100", "logger=disabled"]),
+        ("lion", ["eval.bootstrap_reps=2000", "save_agent=false", "eval.confidence=0.9"]),
+        ("adam", ["eval.bootstrap_reps=2000", "ppo.total_timesteps=4096"]),
+    ]
+    for i, (label, extra) in enumerate(jobs):
+        job = tmp_path / f"runs{i % 2}" / str(i)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["env=breakout", f"seed={i}", *extra]))
+        rec = records.Record("breakout", label, np.arange(4.0) + i, None, {})
+        (job / "summary.json").write_text(json.dumps(summarise([rec], reps=20)))
+    recs = records.load_sweep([tmp_path / "runs0", tmp_path / "runs1"])
+    keys = sorted({r.key for r in recs})
+    # ppo.total_timesteps defines a result: that job is its own row; the statistics settings never split
+    assert keys == ["adam", "adam [ppo.total_timesteps=4096]", "lion"], keys
+    s = summarise([r for r in recs if "total_timesteps" not in r.key], reps=50)
+    assert sorted(s["results"]["breakout"]) == ["adam", "lion"]
+    assert s["results"]["breakout"]["lion"]["normalised"] is not None  # normalised by the Adam row
+
+
 def test_openrl_report_pools_several_sweep_directories(tmp_path, capsys):
     """The rows of one table run on two machines (e.g. two games on a GPU with 16 seeds and num_chunks=10,
     a third on a CPU with 4 seeds): one report over both directories, no spurious num_seeds variants."""

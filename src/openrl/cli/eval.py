@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from openrl.config import CONF_DIR, ConfigError, apply_budget, register_configs
+from openrl.config.compose import record_effective
 from openrl.runs import metadata
 
 log = logging.getLogger("openrl")
@@ -40,6 +41,11 @@ def _eval(cfg: DictConfig) -> float:
     except ConfigError as e:
         print(f"openrl-eval: {e}", file=sys.stderr)
         sys.exit(2)
+    # what each pair ran with (tuned values filled in per env), beside the top-level composition
+    resolved["pairs"] = [
+        {"env": p.env, "label": p.spec.label, "optimizer": record_effective({}, p.cfg)["optimizer"]}
+        for p in pairs
+    ]
     metadata.write(run_dir, resolved)
     summary = eval_run.run(eval_cfg, pairs, run_dir)
     first = next(iter(summary["results"].values()))
@@ -47,13 +53,18 @@ def _eval(cfg: DictConfig) -> float:
 
 
 def eval_main() -> None:
-    """Console script ``openrl-eval``."""
+    """Console script ``openrl-eval`` (``dry_run=true``: :mod:`openrl.cli.dry_run`, no job is started)."""
+    from openrl.cli import dry_run
+
+    if dry_run.requested(sys.argv[1:]):
+        dry_run.main("openrl-eval", sys.argv[1:])
     _eval()
 
 
-def report_main(argv: list[str] | None = None) -> None:
-    """Console script ``openrl-report SWEEP_DIR [SWEEP_DIR ...]``: report.md + figures for a finished
-    multirun, or for several pooled into one table (e.g. rows run on a GPU and on a CPU; ``--out``)."""
+def report_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """``openrl-report``'s arguments, checked before anything is read: exits 2 with one line when a
+    path is neither a directory nor a results JSON, or when several inputs (or a JSON) lack ``--out``.
+    The documented-commands test runs this on every ``openrl-report`` line of the docs."""
     ap = argparse.ArgumentParser(
         prog="openrl-report",
         description="Aggregate a finished Hydra multirun (openrl-eval or openrl-train jobs) into report.md, "
@@ -70,7 +81,7 @@ def report_main(argv: list[str] | None = None) -> None:
         "--out",
         type=Path,
         default=None,
-        help="where to write (default: the sweep directory; required with several)",
+        help="where to write (default: the sweep directory; required with several or with a JSON)",
     )
     ap.add_argument("--baseline", default="adam", help="optimizer label that normalises (default: adam)")
     ap.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default: 2000)")
@@ -80,7 +91,6 @@ def report_main(argv: list[str] | None = None) -> None:
         "--only", default=None, help="comma-separated optimizer labels to keep (default: every optimizer)"
     )
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     for d in args.sweep_dir:
         if not (d.is_dir() or (d.is_file() and d.suffix == ".json")):
             print(f"openrl-report: {d} is not a directory (nor a results .json file)", file=sys.stderr)
@@ -92,6 +102,14 @@ def report_main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(2)
+    return args
+
+
+def report_main(argv: list[str] | None = None) -> None:
+    """Console script ``openrl-report SWEEP_DIR [SWEEP_DIR ...]``: report.md + figures for a finished
+    multirun, or for several pooled into one table (e.g. rows run on a GPU and on a CPU; ``--out``)."""
+    args = report_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     # matplotlib, jax and orbax load only now: --help and a bad directory answer at once
     from openrl.eval import report
 

@@ -98,8 +98,8 @@ def import_weights(
     return meta
 
 
-def import_weights_main(argv: list[str] | None = None) -> int:
-    """Console script ``openrl-import-weights``. Exit status 0 on success, 2 on any error."""
+def import_weights_parser() -> argparse.ArgumentParser:
+    """``openrl-import-weights``'s arguments (also parsed by the documented-commands test)."""
     from openrl.optimizers.factory import learned_architectures  # jax/flax: kept off openrl-weights
 
     parser = argparse.ArgumentParser(
@@ -117,6 +117,12 @@ def import_weights_main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--env", default=None, help="environment the optimizer was trained on (recorded)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing optimizer.npy")
+    return parser
+
+
+def import_weights_main(argv: list[str] | None = None) -> int:
+    """Console script ``openrl-import-weights``. Exit status 0 on success, 2 on any error."""
+    parser = import_weights_parser()
     args = parser.parse_args(argv)
     try:
         meta = import_weights(args.src, args.out, args.arch, args.env, args.force)
@@ -153,8 +159,8 @@ def _weights_table() -> str:
     return "\n".join(lines)
 
 
-def weights_main(argv: list[str] | None = None) -> int:
-    """Console script ``openrl-weights``. Exit status 0 on success, 2 on any error (one line on stderr)."""
+def weights_parser() -> argparse.ArgumentParser:
+    """``openrl-weights``'s arguments (also parsed by the documented-commands test)."""
     parser = argparse.ArgumentParser(
         prog="openrl-weights",
         description="The authors' released OPEN optimizers (Goldie et al. 2024; Apache-2.0, "
@@ -171,6 +177,12 @@ def weights_main(argv: list[str] | None = None) -> int:
     dl.add_argument("--all", action="store_true", help="every released file")
     pa = sub.add_parser("path", help="print the verified local path of a released file (no download)")
     pa.add_argument("name", metavar="NAME")
+    return parser
+
+
+def weights_main(argv: list[str] | None = None) -> int:
+    """Console script ``openrl-weights``. Exit status 0 on success, 2 on any error (one line on stderr)."""
+    parser = weights_parser()
     args = parser.parse_args(argv)
     try:
         if args.cmd == "list":

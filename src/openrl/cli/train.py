@@ -117,7 +117,11 @@ def _train(cfg: DictConfig) -> float:
 
 
 def train_main() -> None:
-    """Console script ``openrl-train``."""
+    """Console script ``openrl-train`` (``dry_run=true``: :mod:`openrl.cli.dry_run`, no job is started)."""
+    from openrl.cli import dry_run
+
+    if dry_run.requested(sys.argv[1:]):
+        dry_run.main("openrl-train", sys.argv[1:])
     _train()
 
 

@@ -16,7 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from openrl.config import overrides as ov
 from openrl.config.registry import ENV_FAMILIES, env_field_families, register_configs
-from openrl.config.validate import ConfigError, validate
+from openrl.config.validate import ConfigError, resolve_optimizer, validate
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
@@ -113,6 +113,9 @@ def resolve(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> tup
 
     A budget preset that runs another ES strategy (``budgets.<name>.es``) recomposes the config with
     ``es=<strategy>`` added to ``overrides``, as if it had been given on the command line.
+
+    The dict records the optimizer as it runs: tuned values filled in for the env and T (``lr: 0.01``,
+    not ``lr: null``), and of the ``tuned`` table only the row that supplied them.
     """
     wanted = budget_strategy(cfg, overrides)
     if wanted is not None and wanted != cfg.es.strategy:
@@ -123,7 +126,17 @@ def resolve(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> tup
     budgeted = apply_budget(cfg, overrides)
     obj = OmegaConf.to_object(budgeted)
     validate(obj)
-    return obj, OmegaConf.to_container(budgeted, resolve=True)
+    return obj, record_effective(OmegaConf.to_container(budgeted, resolve=True), obj)
+
+
+def record_effective(resolved: dict[str, Any], obj: Any) -> dict[str, Any]:
+    """``resolved`` with ``optimizer`` holding the values the run uses (see :func:`resolve`)."""
+    opt = dict(resolved.get("optimizer") or {})
+    effective = resolve_optimizer(obj.optimizer, obj.env.name, obj.ppo.total_timesteps)
+    opt.update(effective.as_dict())
+    row = (obj.optimizer.tuned or {}).get(effective.tuned_for) if effective.tuned_for else None
+    opt["tuned"] = {effective.tuned_for: dict(row)} if row else {}
+    return {**resolved, "optimizer": opt}
 
 
 def _compose_raw(overrides: list[str], config_name: str = "config") -> DictConfig:

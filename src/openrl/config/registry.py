@@ -19,10 +19,13 @@ Hydra's ConfigStore as ``schema/optimizer/<name>`` and ``schema/env/<family>``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Generic, Literal, TypeVar
 
@@ -94,8 +97,9 @@ class OptimizerEntry:
         schema: the structured-config dataclass (an :class:`OptimizerConfig` subclass), stored as
             ``schema/optimizer/<name>``; ``conf/optimizer/*.yaml`` presets extend it.
         display: the optimizer's name for readers (reports, figure legends).
-        build: handcrafted: ``direction(hp, eps) -> optax.GradientTransformation``, the update direction
-            *without* the learning rate (applied, and annealed, by ``OptaxRule``); learned:
+        build: handcrafted: ``direction(hp, eps, **options) -> optax.GradientTransformation``, the update
+            direction *without* the learning rate (applied, and annealed, by ``OptaxRule``); ``options``
+            are the schema's other fields (:attr:`options`), so every accepted setting reaches it; learned:
             ``build(resolved_config) -> UpdateRule``. A callable or a ``"module:attribute"`` string.
         tuned: fields that default to ``null`` and are filled from the preset's per-env ``tuned:`` table
             (paper Tables 4-6). Handcrafted: must resolve to a value; ``lr`` must be positive, the
@@ -143,6 +147,14 @@ class OptimizerEntry:
     def rule_params(self) -> tuple[str, ...]:
         """Handcrafted: the traced hyperparameters, in the order ``OptaxRule`` stores them."""
         return tuple(self.traced) if self.traced is not None else self.tuned
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Handcrafted: the static settings handed to ``direction`` as keyword arguments -- every schema
+        field that is neither traced nor ``eps`` (``eps_root``, a boolean ``nesterov``, ...)."""
+        if self.kind != "handcrafted":
+            return ()
+        return tuple(k for k in self.passthrough if k not in (*self.rule_params, "eps"))
 
     @property
     def passthrough(self) -> tuple[str, ...]:
@@ -354,6 +366,50 @@ GRIDWORLD_LEVELS = (
 )
 
 
+def gymnax_env_ids() -> tuple[str, ...]:
+    """The ids ``gymnax.make`` accepts, without importing gymnax (which imports jax) unless it already is:
+    its registration module's list of built-in ids, read from the source; once gymnax is imported, its
+    live registry (which includes ids registered at run time)."""
+    import sys
+
+    live = sys.modules.get("gymnax.registration")
+    if live is not None:
+        return tuple(live.registered_envs)
+    return _gymnax_builtin_ids()
+
+
+@functools.cache
+def _gymnax_builtin_ids() -> tuple[str, ...]:
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec("gymnax")
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    source = Path(spec.submodule_search_locations[0], "registration.py").read_text()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id in ("_BUILTIN_ENV_IDS", "registered_envs") for t in node.targets
+        ):
+            try:
+                return tuple(ast.literal_eval(node.value))
+            except ValueError:
+                continue
+    return ()
+
+
+def _check_gymnax(env: Any) -> list[str]:
+    """``env.id`` is an id gymnax knows (a misspelt id otherwise fails only when the env is built)."""
+    ids = gymnax_env_ids()
+    if not ids or env.id in ids:  # an unreadable registry is not the user's error
+        return []
+    close = difflib.get_close_matches(env.id, ids, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    suffix = "-MinAtar" if env.family == "minatar" else ""
+    known = ", ".join(i for i in ids if i.endswith(suffix))
+    return [f"env.id={env.id!r}: not a gymnax environment; {hint}known: {known}"]
+
+
 def _check_bsuite(env: Any) -> list[str]:
     if env.size is None or env.size < 1:
         return [f"env.size={env.size!r}: Deep Sea needs a positive integer size"]
@@ -391,8 +447,8 @@ def _check_gridworld(env: Any) -> list[str]:
 
 
 for _family in (
-    EnvFamily("minatar", MinAtarEnvConfig, "openrl.envs.factory:build_gymnax"),
-    EnvFamily("gymnax", GymnaxEnvConfig, "openrl.envs.factory:build_gymnax"),
+    EnvFamily("minatar", MinAtarEnvConfig, "openrl.envs.factory:build_gymnax", _check_gymnax),
+    EnvFamily("gymnax", GymnaxEnvConfig, "openrl.envs.factory:build_gymnax", _check_gymnax),
     EnvFamily("brax", BraxEnvConfig, "openrl.envs.factory:build_brax", _check_brax),
     EnvFamily("bsuite", BsuiteEnvConfig, "openrl.envs.factory:build_bsuite", _check_bsuite),
     EnvFamily("deepsea", DeepSeaEnvConfig, "openrl.envs.factory:build_deepsea", _check_deepsea),

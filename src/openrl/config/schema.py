@@ -362,6 +362,9 @@ class Config:
     progress: bool = True
     save_agent: bool = True  # Orbax checkpoint of the final agent and run state
     mode: str = "ppo"  # ppo: train an agent | meta: meta-train a learned optimizer with ES
+    # Validate and print the plan (jobs, seeds, budgets, projected CPU time), then exit without running
+    # (openrl.cli.dry_run; the console scripts act on `dry_run=true` before Hydra starts a job).
+    dry_run: bool = False
     es: Any = MISSING  # group es: open_es (default) | pgpe | snes | sep_cma_es
     # strategy name -> this experiment's values for it (paper Table 7 for open_es); precedence:
     # conf/es/<strategy>.yaml < es_settings[strategy] < budget preset < command line.

@@ -153,6 +153,30 @@ def _check_tuned_values(
                 errors.append(f"optimizer.tuned.{e}.{k}: unknown; allowed keys are {', '.join(allowed)}")
 
 
+def _check_options(errors: list[str], opt: Any, entry: OptimizerEntry) -> None:
+    """Every static option of a handcrafted optimizer (``OptimizerEntry.options``) is a keyword its
+    direction takes: a schema field the update never sees is refused at start-up, not silently ignored.
+    Imports the direction's module only when there are options (the built-in optimizers have none)."""
+    if not entry.options:
+        return
+    import inspect
+
+    try:
+        params = inspect.signature(entry.builder()).parameters
+    except (ImportError, AttributeError, ValueError, TypeError) as e:
+        errors.append(f"optimizer.name={opt.name!r}: its direction {entry.build!r} cannot be loaded ({e})")
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    for k in entry.options:
+        if k not in params:
+            errors.append(
+                f"optimizer.{k}={getattr(opt, k)!r}: {opt.name}'s direction takes no argument {k!r}, so the "
+                f"setting would never reach the update; add it to the direction or remove it from "
+                f"{entry.schema.__name__}"
+            )
+
+
 def _positive(errors: list[str], prefix: str, obj: Any, names: tuple[str, ...]) -> None:
     for n in names:
         v = getattr(obj, n)
@@ -287,6 +311,7 @@ def validate(cfg: Any) -> None:
         entry = None
     elif entry.kind == "handcrafted":
         _check_tuned_values(errors, opt, entry, env.name, cfg.ppo.total_timesteps)
+        _check_options(errors, opt, entry)
     else:
         _validate_learned(errors, opt, entry, env.name, cfg.ppo.total_timesteps)
 

@@ -8,9 +8,11 @@ Adam on held-out seeds; the job's own keys sit beside the schema's). ``openrl-re
 nothing else, so a new job type needs no reader; a results JSON in that schema (``report_summary.json``,
 ``benchmarks/results/*.json``) can be pooled with job directories as it is.
 
-Records are grouped by env and *key*: the optimizer label plus, in a sweep, the swept values that are
-not the env, the optimizer or the seed (e.g. ``adam [optimizer.lr=0.001]`` in a tuning sweep). Runs of
-the same key that differ only in ``seed`` are pooled.
+Records are grouped by env and *key*: the optimizer label plus, in a sweep, the swept values that define
+a result -- settings of the env, PPO, the optimizer, the ES or meta-training, other than the env, the
+optimizer or the seed (e.g. ``adam [optimizer.lr=0.001]`` in a tuning sweep). Runs of the same key that
+differ only in the seed or in how they were run or summarised (``eval.bootstrap_reps``, logging,
+progress, chunking) are pooled.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ _NOT_VARIANT = (
     "eval.figures",  # whether a job drew its own figures: same results
     "num_seeds",  # seeds are the rows: a 4-seed job pools with a 16-seed one (use seed= for new seeds)
 )
+# Only settings under these change what a run computes; anything else (eval.* statistics, logger.*,
+# save_agent, hydra.*) changes how it is run, recorded or summarised, and never splits a row.
+_DEFINES_RESULT = ("env.", "ppo.", "optimizer.", "es.", "meta.", "mode")
 
 
 @dataclass
@@ -172,7 +177,11 @@ def load_jobs(jobs_per_dir: list[list[Path]]) -> list[Record]:
     per_job = [(j, rs, o) for j, rs, o in per_job if rs]
     all_keys = {k for _, _, o in per_job for k in o}
     swept = sorted(
-        k for k in all_keys if k not in _NOT_VARIANT and len({o.get(k) for _, _, o in per_job}) > 1
+        k
+        for k in all_keys
+        if k not in _NOT_VARIANT
+        and k.lstrip("+~").startswith(_DEFINES_RESULT)
+        and len({o.get(k) for _, _, o in per_job}) > 1
     )
     records: list[Record] = []
     seen_adam: set[tuple[str, str]] = set()

@@ -68,8 +68,13 @@ def make_rule(cfg: Any) -> UpdateRule:
         raise ValueError(f"optimizer.name={cfg.name!r} has no update rule")
     if entry.kind == "handcrafted":
         hypers = tuple((k, float(getattr(cfg, k))) for k in entry.rule_params)
+        options = tuple((k, getattr(cfg, k)) for k in entry.options)
         return OptaxRule(
-            cfg.name, hypers, anneal_lr=bool(cfg.anneal_lr), eps=float(getattr(cfg, "eps", 1e-8))
+            cfg.name,
+            hypers,
+            anneal_lr=bool(cfg.anneal_lr),
+            eps=float(getattr(cfg, "eps", 1e-8)),
+            options=options,
         )
     return entry.builder()(cfg)
 

@@ -47,13 +47,16 @@ def lion_direction(hp: Mapping[str, jax.Array], eps: float) -> optax.GradientTra
     )
 
 
-def _build(name: str, hp: Mapping[str, jax.Array], eps: float) -> optax.GradientTransformation:
-    """The registered direction of optimizer ``name`` (the entry's ``build``), without the learning rate."""
+def _build(
+    name: str, hp: Mapping[str, jax.Array], eps: float, options: Mapping[str, Any]
+) -> optax.GradientTransformation:
+    """The registered direction of optimizer ``name`` (the entry's ``build``), without the learning rate;
+    ``options`` are its static schema fields (``OptimizerEntry.options``) as keyword arguments."""
     entry = OPTIMIZERS.get(name)
     if entry is None or entry.kind != "handcrafted":
         known = ", ".join(e.name for e in OPTIMIZERS if e.kind == "handcrafted")
         raise ValueError(f"unknown handcrafted optimizer {name!r} (registered: {known})")
-    return entry.builder()(hp, eps)
+    return entry.builder()(hp, eps, **options)
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,14 @@ class OptaxRule:
     hypers: tuple[tuple[str, float], ...]  # e.g. (("lr", 0.01), ("b1", 0.9), ("b2", 0.99))
     anneal_lr: bool = False
     eps: float = 1e-8
+    # static settings (schema fields neither traced nor eps), e.g. (("eps_root", 0.0), ("nesterov", True))
+    options: tuple[tuple[str, Any], ...] = ()
 
     def default_params(self) -> dict[str, jax.Array]:
         return {k: jnp.asarray(v, jnp.float32) for k, v in self.hypers}
 
     def _tx(self, hp: dict[str, Any]) -> optax.GradientTransformation:
-        return _build(self.name, hp, self.eps)
+        return _build(self.name, hp, self.eps, dict(self.options))
 
     def init(self, params: Params) -> Any:
         # State shapes do not depend on hyperparameter values; use the defaults to build it.

@@ -1,0 +1,273 @@
+"""Tables of measured results in README.md and docs/, generated from ``benchmarks/results/*.json``.
+
+Why: a number typed by hand drifts from the file it came from. Every table that states a measured
+result sits between two markers and is rewritten from its JSON by this script; ``tests/test_doc_numbers.py``
+fails when a marked block differs from what its JSON gives (a number edited by hand, or a JSON
+republished without regenerating the docs)::
+
+    <!-- generated: meta-cost (python -m benchmarks.doc_numbers) -->
+    ...
+    <!-- /generated: meta-cost -->
+
+    python -m benchmarks.doc_numbers            # rewrite every marked block in place
+    python -m benchmarks.doc_numbers --check    # exit 1 naming each block that differs
+
+Each block names its source file, the date and the machine it was measured on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+DOCS = ("README.md", "docs/benchmarks.md", "docs/meta-training.md", "docs/reproduce.md")
+_BLOCK = re.compile(
+    r"(<!-- generated: (?P<name>[\w-]+) \(python -m benchmarks\.doc_numbers\) -->\n)(?P<body>.*?)"
+    r"(<!-- /generated: (?P=name) -->)",
+    re.DOTALL,
+)
+
+# What the paper reports for each meta experiment, and which paper item it is (text, not measurements).
+_PAPER_ITEM = {
+    "ablation_breakout": "Fig. 5, per variant",
+    "single_breakout": "Fig. 2, per game",
+    "multitask_minatar": "Fig. 3, large OPEN",
+    "gridworld": "Fig. 4",
+    "deepsea": "Fig. 6",
+}
+_GAMES = {
+    "asterix": "Asterix",
+    "breakout": "Breakout",
+    "freeway": "Freeway",
+    "spaceinvaders": "SpaceInvaders",
+}
+_FIG2_COLUMNS = ("open_pretrained", "adam", "rmsprop", "lion")
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / name).read_text())
+
+
+def _machine(doc: dict[str, Any]) -> str:
+    m = doc["machine"]
+    return f"{m['cpus']}-core {m['backend'].upper()}" if m["backend"] == "cpu" else ", ".join(m["devices"])
+
+
+def _t(x: float, digits: int = 0) -> str:
+    """A paper T: ``196608`` -> ``2e5``, ``9994240`` -> ``1e7`` (``digits`` after the point)."""
+    mantissa, exp = f"{x:.{digits}e}".split("e")
+    return f"{mantissa}e{int(exp)}"
+
+
+def _wall(hours: float) -> str:
+    return f"{hours:.0f} h" if hours < 72 else f"{hours / 24:.0f} days"
+
+
+def _kilo(x: float, digits: int = 0) -> str:
+    return f"{x:,.{digits}f}" if x < 1000 else f"{x / 1000:.1f}k" if x < 10_000 else f"{x / 1000:.0f}k"
+
+
+def _gpu_cost(lo: float | None, hi: float | None) -> str:
+    if lo is None:
+        return "not reported"
+    if hi <= 24:
+        return f"~{lo:g} GPU-hour{'s' * (lo != 1)}"
+    return f"~{lo / 24:g} GPU-days" if lo == hi else f"{lo / 24:g}-{hi / 24:g} GPU-days"
+
+
+def _budget(row: dict[str, Any]) -> str:
+    p = row["paper"]
+    tasks = f" x {len(row['tasks'])}" if len(row["tasks"]) > 1 else ""
+    return f"{p['population']} x {p['generations']} x {_t(p['timesteps'])}{tasks}"
+
+
+def meta_cost(doc: dict[str, Any] | None = None) -> str:
+    """README: what the paper's meta-training budgets cost on the measuring CPU."""
+    doc = doc or load("meta_cost_cpu.json")
+    lines = [
+        f"Measured {doc['finished'][:10]} on a {_machine(doc)} (`{doc['command']}`, "
+        "`benchmarks/results/meta_cost_cpu.json`):",
+        "",
+        "| experiment (paper item) | paper budget: members x generations x T x tasks | member env-steps/s "
+        "here | projected here, wall (CPU-h) | paper's reported cost |",
+        "|---|---|---|---|---|",
+    ]
+    for r in doc["rows"]:
+        lines.append(
+            f"| `{r['experiment']}` ({_PAPER_ITEM.get(r['experiment'], '')}) | {_budget(r)} | "
+            f"{r['measured']['marginal_member_env_steps_per_s'] / 1000:.0f}k | {_wall(r['projected_hours'])} "
+            f"({_kilo(r['projected_cpu_hours'])}) | {_gpu_cost(*r['paper_gpu_hours'])} |"
+        )
+    return "\n".join(lines)
+
+
+def meta_cost_detail(doc: dict[str, Any] | None = None) -> str:
+    """docs/meta-training.md: the same measurement with its timings."""
+    doc = doc or load("meta_cost_cpu.json")
+    lines = [
+        f"Measured {doc['finished'][:10]} on a {_machine(doc)} (`{doc['command']}`; load average "
+        f"{doc['machine']['loadavg_start'][0]:.1f} at the start; `benchmarks/results/meta_cost_cpu.json`):",
+        "",
+        "| experiment | tasks | s/generation at pop 2, U / 2U (CPU-s) | marginal member env-steps/s | paper "
+        "budget (member env-steps) | projected wall | projected CPU-h | paper's reported cost |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["rows"]:
+        m = r["measured"]
+        (s1, s2), (c1, c2) = m["sec_per_generation"], m["cpu_s_per_generation"]
+        lines.append(
+            f"| `{r['experiment']}` | {', '.join(r['tasks'])} | {s1:.2f} / {s2:.2f} ({c1:.1f} / {c2:.1f}) | "
+            f"{m['marginal_member_env_steps_per_s'] / 1000:.1f}k | {_budget(r)} "
+            f"({_t(r['paper']['total_env_steps'], 1)}) | {_wall(r['projected_hours'])} | "
+            f"{r['projected_cpu_hours']:,.0f} | {_gpu_cost(*r['paper_gpu_hours'])} |"
+        )
+    return "\n".join(lines)
+
+
+def meta_scaling(doc: dict[str, Any] | None = None) -> str:
+    """docs/benchmarks.md: one ES generation against population size, with peak memory."""
+    doc = doc or load("meta_scaling.json")
+    lines = [
+        f"`{doc['experiment']}` ({doc['optimizer']}), inner T = {doc['timesteps']:,}, on a {_machine(doc)} "
+        f"(load average {doc['machine']['loadavg_start'][0]:.1f} at the start, "
+        f"{doc.get('loadavg_end', [float('nan')])[0]:.1f} at the end; `benchmarks/results/meta_scaling.json`):",
+        "",
+        "| population | env-steps / generation | CPU-s / generation | env-steps per CPU-s | wall s / "
+        "generation | peak RSS |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in doc["rows"]:
+        steps, cpu = r["env_steps_per_generation"], r["cpu_s_per_generation"]
+        lines.append(
+            f"| {r['population']} | {steps / 1e3:,.0f}k | {cpu:.1f} | {steps / cpu / 1e3:.1f}k | "
+            f"{r['sec_per_generation']:.1f} | {r['peak_rss_mib'] / 1024:.2f} GiB |"
+        )
+    return "\n".join(lines)
+
+
+def _device(label: str | None) -> str:
+    """The machine kind a summary records (``1x GPU``, ``CPU (2 cores)``) as a table cell says it."""
+    if not label:
+        return "?"
+    return "CPU" if label.startswith("CPU") else "GPU" if label.endswith("GPU") else label
+
+
+def _cell(res: dict[str, Any], best: bool) -> str:
+    value = f"{res['iqm']['value']:.1f}"
+    device = _device(res.get("device"))
+    return f"{'**' + value + '**' if best else value} ({res['num_seeds']}, {device})"
+
+
+def fig2_headline(doc: dict[str, Any] | None = None) -> str:
+    """README: Fig. 2 on MinAtar at T = 1e7, every cell labelled by its seeds and machine."""
+    doc = doc or load("fig2_minatar_1e7.json")
+    head = ["OPEN (released)", "Adam", "RMSprop", "Lion"]
+    lines = [
+        "| IQM of final return (seeds, machine) | " + " | ".join(head) + " |",
+        "|---" * (len(head) + 1) + "|",
+    ]
+    for env in sorted(doc["results"], key=lambda e: _GAMES.get(e, e)):
+        res = doc["results"][env]
+        top = max(res[k]["iqm"]["value"] for k in _FIG2_COLUMNS)
+        cells = [_cell(res[k], res[k]["iqm"]["value"] == top) for k in _FIG2_COLUMNS]
+        lines.append(f"| {_GAMES.get(env, env)} | " + " | ".join(cells) + " |")
+    agg = doc["aggregate"]
+    n = sorted(set(agg["truncated_to_seeds"].values()))
+    cells = []
+    top = max(agg["results"][k]["iqm"]["value"] for k in _FIG2_COLUMNS)
+    for k in _FIG2_COLUMNS:
+        iqm = agg["results"][k]["iqm"]
+        v = f"{iqm['value']:.2f}"
+        cells.append(
+            f"{'**' + v + '**' if iqm['value'] == top else v} [{iqm['ci'][0]:.2f}, {iqm['ci'][1]:.2f}]"
+        )
+    lines.append(
+        f"| Adam-normalised IQM, {len(agg['envs'])} games, first {'/'.join(map(str, n))} seeds per game | "
+        + " | ".join(cells)
+        + " |"
+    )
+    return "\n".join(lines)
+
+
+def _ci(est: dict[str, Any]) -> str:
+    return f"{est['value']:.2f} [{est['ci'][0]:.2f}, {est['ci'][1]:.2f}]"
+
+
+def fig3_headline(doc: dict[str, Any] | None = None) -> str:
+    """README: the Fig. 3 aggregate, naming which cells ran on which machine."""
+    doc = doc or load("fig3_multitask_1e7.json")
+    from openrl.eval.labels import display
+
+    agg = doc["aggregate"]
+    res = agg["results"]
+    seeds = sorted(set(agg["truncated_to_seeds"].values()))
+    gpu = [
+        f"{_GAMES.get(env, env)} {display(k)}"
+        for env in sorted(doc["results"], key=lambda e: _GAMES.get(e, e))
+        for k, r in doc["results"][env].items()
+        if _device(r.get("device")) == "GPU"
+    ]
+    where = f"{', '.join(gpu)} ran on one GPU, every other cell on a 2-core CPU" if gpu else "2-core CPU"
+    multi = "open_multi_pretrained"
+    return (
+        f"- **Fig. 3, {'/'.join(map(str, seeds))} seeds per game and optimizer** ({where}; "
+        "`benchmarks/results/fig3_multitask_1e7.json`): the released multi-task OPEN against Adam, RMSprop "
+        f"and Lion at T = 1e7, Adam-normalised IQM {_ci(res[multi]['iqm'])}, mean {_ci(res[multi]['mean'])}, "
+        f"median {_ci(res[multi]['median'])}; Adam {res['adam']['iqm']['value']:.2f}, RMSprop "
+        f"{res['rmsprop']['iqm']['value']:.2f}, Lion {res['lion']['iqm']['value']:.2f}."
+    )
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "meta-cost": meta_cost,
+    "meta-cost-detail": meta_cost_detail,
+    "meta-scaling": meta_scaling,
+    "fig2-headline": fig2_headline,
+    "fig3-headline": fig3_headline,
+}
+
+
+def blocks(text: str) -> list[tuple[str, str]]:
+    """``(name, body)`` of every marked block in ``text`` (body without its trailing newline)."""
+    return [(m.group("name"), m.group("body").removesuffix("\n")) for m in _BLOCK.finditer(text)]
+
+
+def regenerate(text: str) -> str:
+    """``text`` with every marked block rewritten from its JSON; an unknown block name is an error."""
+
+    def body(m: re.Match) -> str:
+        name = m.group("name")
+        if name not in BLOCKS:
+            raise KeyError(f"generated block {name!r}: no such table (known: {', '.join(BLOCKS)})")
+        return f"{m.group(1)}{BLOCKS[name]()}\n{m.group(4)}"
+
+    return _BLOCK.sub(body, text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block differs")
+    args = ap.parse_args()
+    stale = []
+    for name in DOCS:
+        path = REPO / name
+        text = path.read_text()
+        new = regenerate(text)
+        if new != text:
+            stale.append(name)
+            if not args.check:
+                path.write_text(new)
+    verb = "differ from their JSON" if args.check else "rewritten"
+    print(f"{', '.join(stale) or 'no file'}: {verb}")
+    sys.exit(1 if args.check and stale else 0)
+
+
+if __name__ == "__main__":
+    main()
