@@ -30,7 +30,7 @@ from openrl.config.registry import (
     register_configs,
     register_optimizer,
 )
-from openrl.config.schema import Config, EnvConfig, MetaConfig, OptimizerConfig, PPOConfig
+from openrl.config.schema import Config, EnvConfig, MetaConfig, OpenESConfig, OptimizerConfig, PPOConfig
 from openrl.envs import make_env
 from openrl.envs.base import StepOut
 from openrl.optimizers import learned_architectures, make_rule
@@ -157,7 +157,8 @@ def test_toy_registrations_are_validated(toys):
     # env "b" has no tuned row: the toy's tuned fields must be given
     assert "optimizer.lr: no value given" in msg and "optimizer.momentum: no value given" in msg
     assert "optimizer.momentum=1.5: must lie in [0, 1)" in _rejected(_config(momentum=1.5))
-    assert "meta-training needs a learned optimizer" in _rejected(dataclasses.replace(_config(), mode="meta", meta=MetaConfig()))  # fmt: skip
+    assert "meta-training needs a learned optimizer" in _rejected(dataclasses.replace(_config(), mode="meta", meta=MetaConfig(), es=OpenESConfig()))  # fmt: skip
+    assert "es: no evolution strategy selected" in _rejected(dataclasses.replace(_config(), mode="meta", meta=MetaConfig()))  # fmt: skip
     # a config of the common schema only cannot pass for the bandit family (its fields would be missing)
     plain = dataclasses.replace(_config(), env=EnvConfig(name="bandit", family="toy_bandit", id="bandit"))
     assert "env.family='toy_bandit': the env preset extends EnvConfig, not the toy_bandit schema" in _rejected(plain)  # fmt: skip

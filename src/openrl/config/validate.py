@@ -318,7 +318,9 @@ def validate(cfg: Any) -> None:
     if cfg.mode not in MODES:
         errors.append(f"mode={cfg.mode!r}: allowed values are {', '.join(MODES)}")
     es, meta = cfg.es, cfg.meta
-    if cfg.mode == "meta":
+    if cfg.mode == "meta" and not is_dataclass(es):
+        errors.append(f"es: no evolution strategy selected; choose one: es={'|'.join(ES_STRATEGIES.names())}")
+    elif cfg.mode == "meta":
         strategy = ES_STRATEGIES.get(es.strategy)
         if strategy is None:
             errors.append(
