@@ -371,7 +371,7 @@ class Config:
     es_settings: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     meta: MetaConfig = field(default_factory=MetaConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)  # openrl-eval / openrl-report
-    # Budget presets: budgets[budget] overrides es.population_size, es.num_generations,
-    # ppo.total_timesteps, meta.eval_every, meta.validation_seeds, meta.final_eval_seeds.
+    # Budget presets: budgets[budget] may name the ES strategy it runs (es: <name>) and overrides that
+    # strategy's es.<field>s, ppo.total_timesteps and meta settings (openrl.config.compose.BUDGET_KEYS).
     budget: str = "paper"
     budgets: Dict[str, Dict[str, Any]] = field(default_factory=dict)
