@@ -29,6 +29,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import yaml
 
 from openrl.config import ConfigError, load_config
 from openrl.runs import distributed
@@ -142,6 +143,26 @@ def test_launch_settings_come_from_config_then_environment(monkeypatch):
 def test_bad_launch_settings_name_the_field(overrides, expected):
     with pytest.raises(ConfigError, match=expected.replace("[", r"\[")):
         load_config(["experiment=single_breakout", *overrides])
+
+
+def test_slurm_multinode_command_composes_one_process_per_gpu():
+    """docs/scaling.md's SLURM command, composed (no cluster here): 4 nodes x 8 tasks, one per GPU."""
+    script = Path(sys.executable).parent / "openrl-train"
+    exe = [str(script)] if script.exists() else [sys.executable, "-m", "openrl.cli.train"]
+    cmd = [
+        *exe,
+        "experiment=multitask_minatar",
+        "meta.distributed=true",
+        "hydra/launcher=slurm_multinode",
+        "seed=0",
+    ]
+    proc = subprocess.run([*cmd, "--cfg", "hydra"], env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    launcher = yaml.safe_load(proc.stdout)["hydra"]["launcher"]
+    assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher["nodes"], launcher["tasks_per_node"], launcher["gpus_per_node"]) == (4, 8, 8)
+    _, cfg = load_config(cmd[len(exe) : -1])  # the job's own settings pass start-up validation
+    assert cfg.meta.distributed and cfg.meta.num_processes is None  # left to SLURM's detection
 
 
 # -- the job loop on a fake task: 2 processes x 1 device == 1 process x 2 devices --------------------------
@@ -370,3 +391,18 @@ def test_misconfigured_launch_fails_in_bounded_time_naming_the_settings(tmp_path
                            "meta.init_timeout_s=5")  # fmt: skip
     assert f"meta.coordinator_address=127.0.0.1:{port}, meta.num_processes=2, meta.process_id={pid}" in last
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_generation_timing_benchmark_runs(tmp_path):
+    """docs/scaling.md's timing command: every layout runs, and its processes agree."""
+    out = tmp_path / "mp.json"
+    cmd = [sys.executable, "-m", "benchmarks.multiprocess_generation", "--gens", "1", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=TESTS.parent, env=_env(), capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    layouts = json.loads(out.read_text())["layouts"]
+    assert len(layouts) == 3 and all(v["processes_agree"] for v in layouts.values())
+    two, one = (
+        layouts[k]["fitness_last_generation"] for k in ("2 processes x 1 device", "1 process x 2 devices")
+    )
+    assert two == one  # the same program on the same two-device mesh: bitwise
