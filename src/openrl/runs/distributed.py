@@ -6,8 +6,8 @@ sharded over every device of every process. The three launch settings come from 
 (``JAX_COORDINATOR_ADDRESS``, which JAX itself reads, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``), else JAX
 detects them from the cluster (SLURM, Open MPI, TPU pods). On a CPU the processes exchange data with gloo.
 
-A misconfigured launch fails within ``meta.init_timeout_s`` (no coordinator, or fewer processes than
-``num_processes`` joined) with one line naming the settings; a process that dies later is noticed by the
+A misconfigured launch fails after ``meta.init_timeout_s`` (no coordinator, or fewer processes than
+``num_processes`` joined) with one line naming the settings and exit status 2; a process that dies later is noticed by the
 others at their next collective (a gloo error, reported by :func:`peer_lost`) or by JAX's heartbeat
 (``meta.heartbeat_timeout_s``), which terminates them.
 """
@@ -15,7 +15,10 @@ others at their next collective (a gloo error, reported by :func:`peer_lost`) or
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -83,6 +86,29 @@ def initialize(meta: Any) -> Launch:
         return launch
     # Only the CPU client reads this: GPUs and TPUs keep their own collectives (NCCL, ICI).
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    failed = (
+        f"meta.distributed=true: could not connect the processes within meta.init_timeout_s="
+        f"{launch.init_timeout_s} ({launch.describe()}; unset values come from {', '.join(ENV.values())} or "
+        "the cluster)"
+    )
+    # When the coordinator is unreachable or a process never joins, JAX's client aborts the process from a
+    # C++ thread (a stack dump, no Python exception) some time after the timeout. The watchdog says why, in
+    # one line, at the timeout itself.
+    connected = threading.Event()
+
+    def expire() -> None:
+        if not connected.is_set():
+            prog = Path(sys.argv[0]).name if Path(sys.argv[0]).name.startswith("openrl") else "openrl"
+            print(
+                f"{prog}: {failed}: not every process joined, or the coordinator is unreachable",
+                file=sys.stderr,
+                flush=True,
+            )
+            os._exit(2)
+
+    watchdog = threading.Timer(launch.init_timeout_s, expire)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         jax.distributed.initialize(
             coordinator_address=launch.coordinator_address,
@@ -93,11 +119,10 @@ def initialize(meta: Any) -> Launch:
         )
     except Exception as e:  # noqa: BLE001 - JAX raises ValueError, RuntimeError or its own runtime error
         first = " ".join(str(e).split())[:300]
-        raise DistributedError(
-            f"meta.distributed=true: could not connect the processes within meta.init_timeout_s="
-            f"{launch.init_timeout_s} ({launch.describe()}; unset values come from {', '.join(ENV.values())} "
-            f"or the cluster): {type(e).__name__}: {first}"
-        ) from None
+        raise DistributedError(f"{failed}: {type(e).__name__}: {first}") from None
+    finally:
+        connected.set()
+        watchdog.cancel()
     return launch
 
 
