@@ -338,23 +338,29 @@ def test_both_processes_killed_then_relaunched_resume_bitwise(two_processes, tmp
 
 
 @pytest.mark.slow
-def test_one_process_killed_the_other_exits_and_a_relaunch_resumes(two_processes, tmp_path, cache_env):
+@pytest.mark.parametrize("victim", [1, 0], ids=["process1_killed", "coordinator_killed"])
+def test_one_process_killed_the_other_exits_and_a_relaunch_resumes(
+    two_processes, tmp_path, cache_env, victim
+):
     run_dir = tmp_path / "one_killed"
     with Processes() as procs:
         _start_two(procs, run_dir, cache_env, "one_killed")
         _wait_for_checkpoint(procs, run_dir, 2)
-        survivor, victim = procs.procs
-        os.killpg(victim.pid, signal.SIGKILL)
+        os.killpg(procs.procs[victim].pid, signal.SIGKILL)
+        survivor, log_file = procs.procs[1 - victim], procs.logs[1 - victim]
         t0 = time.monotonic()
         try:
             survivor.wait(timeout=HEARTBEAT_S + 60)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"process 0 still running {HEARTBEAT_S + 60}s after process 1 was killed")
+            pytest.fail(
+                f"process {1 - victim} still running {HEARTBEAT_S + 60}s after process {victim} was killed"
+            )
         exit_s = time.monotonic() - t0
-        log = procs.logs[0].read_text()
+        log = log_file.read_text()
     last = [ln for ln in log.splitlines() if ln.startswith("openrl-train:") or "Terminating process" in ln]
     print(
-        f"process 1 SIGKILLed: process 0 exited after {exit_s:.1f}s with status {survivor.returncode}: {last}"
+        f"process {victim} SIGKILLed: process {1 - victim} exited after {exit_s:.1f}s with status "
+        f"{survivor.returncode}: {last}"
     )
     assert survivor.returncode != 0 and last, log[-3000:]
     assert exit_s < HEARTBEAT_S + 60
