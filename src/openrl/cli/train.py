@@ -9,6 +9,7 @@ directory that cannot be created or written (:class:`OutputDirCheck`, a Hydra ca
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -100,20 +101,47 @@ def _train(cfg: DictConfig) -> float:
     # config errors stay instant.
     from openrl.runs.checkpoint import CheckpointError
 
+    primary = True
+    if job is not None and obj.meta.distributed:
+        # Before anything touches a device (the run's metadata names the device): JAX requires it.
+        from openrl.runs import distributed
+
+        try:
+            distributed.initialize(obj.meta)
+        except distributed.DistributedError as e:
+            _exit_now(f"openrl-train: {e}", 2)
+        primary = distributed.is_primary()
     # A resumed run keeps the record of the run it continues (a refused resume must not overwrite it).
-    if not (run_dir / "checkpoints").exists():
+    if primary and not (run_dir / "checkpoints").exists():
         metadata.write(run_dir, resolved)
     try:
         if job is not None:
             from openrl.jobs import meta
+            from openrl.runs.distributed import DistributedError
 
-            return meta.run(job, run_dir, resolved)
+            try:
+                return meta.run(job, run_dir, resolved)
+            except DistributedError as e:
+                _exit_now(f"openrl-train: {e}", 1)
         from openrl.jobs import ppo
 
         return ppo.run(obj, run_dir, resolved, label)
     except CheckpointError as e:
         print(f"openrl-train: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+def _exit_now(message: str, status: int) -> None:
+    """Prints ``message`` and ends the process at once.
+
+    Without a working connection to the other processes, a normal exit would wait in JAX's shutdown
+    barrier until the heartbeat timeout and then abort with a stack dump.
+    """
+    print(message, file=sys.stderr)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def train_main() -> None:

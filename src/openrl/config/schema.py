@@ -306,7 +306,17 @@ class MetaConfig:
     final_eval_seeds: int = 16  # the finished optimizer against tuned Adam
     population_chunk: Optional[int] = None  # evaluate the population in chunks of this many members
     shard: bool = True  # shard the population over all devices with jax.sharding
-    distributed: bool = False  # call jax.distributed.initialize() (one process per host)
+    # One run over several processes (one per host or per GPU): jax.distributed connects them and the
+    # population is sharded over all their devices. Unset launch settings fall back to the environment
+    # (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID), then to JAX's cluster detection (SLURM,
+    # Open MPI, TPU pods). A launch that cannot connect fails after init_timeout_s; a process that stops
+    # sending heartbeats for heartbeat_timeout_s ends the others (docs/scaling.md).
+    distributed: bool = False
+    coordinator_address: Optional[str] = None  # host:port of process 0
+    num_processes: Optional[int] = None
+    process_id: Optional[int] = None
+    init_timeout_s: int = 300
+    heartbeat_timeout_s: int = 100
     antithetic_task_sampling: bool = False  # gridworld: pairs share a level, ranked within the pair
     checkpoint_every: int = 1
     keep_checkpoints: int = 3

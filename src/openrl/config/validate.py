@@ -55,6 +55,32 @@ def _validate_meta_init(errors: list[str], meta: Any) -> None:
         errors.append(f"meta.plateau_ratio={meta.plateau_ratio}: must be a finite number >= 0")
 
 
+def _validate_meta_distributed(errors: list[str], meta: Any) -> None:
+    """The multi-process launch settings (``openrl.runs.distributed``); unset ones are left to the env."""
+    launch = ("coordinator_address", "num_processes", "process_id")
+    if not meta.distributed:
+        set_ = [f"meta.{n}" for n in launch if getattr(meta, n) is not None]
+        if set_:
+            errors.append(f"{', '.join(set_)} set but meta.distributed=false: set meta.distributed=true")
+        return
+    address = meta.coordinator_address
+    if address is not None:
+        host, _, port = str(address).rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            errors.append(f"meta.coordinator_address={address!r}: must be HOST:PORT (e.g. 10.0.0.1:12345)")
+    if meta.num_processes is not None and meta.num_processes < 1:
+        errors.append(f"meta.num_processes={meta.num_processes}: must be >= 1")
+    if meta.process_id is not None and (
+        meta.process_id < 0 or (meta.num_processes is not None and meta.process_id >= meta.num_processes)
+    ):
+        errors.append(
+            f"meta.process_id={meta.process_id}: must be in [0, meta.num_processes={meta.num_processes})"
+        )
+    for n in ("init_timeout_s", "heartbeat_timeout_s"):
+        if getattr(meta, n) < 1:
+            errors.append(f"meta.{n}={getattr(meta, n)}: must be >= 1 (seconds)")
+
+
 class ConfigError(ValueError):
     """An invalid configuration. The message lists every offending field."""
 
@@ -365,6 +391,7 @@ def validate(cfg: Any) -> None:
                 f"optimizer={opt.name}: meta-training needs a learned optimizer (e.g. optimizer=open)"
             )
         _validate_meta_init(errors, meta)
+        _validate_meta_distributed(errors, meta)
     if cfg.logger.wandb_mode not in WANDB_MODES:
         errors.append(
             f"logger.wandb_mode={cfg.logger.wandb_mode!r}: allowed values are {', '.join(WANDB_MODES)}"

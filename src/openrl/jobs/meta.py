@@ -23,16 +23,20 @@ from openrl.meta.diagnostics import Baseline, Diagnostics
 from openrl.meta.init import initial_mean
 from openrl.meta.trainer import MetaTrainer, Task
 from openrl.ppo.runner import CompiledBlocks, run_seeds
-from openrl.runs import plots
+from openrl.runs import distributed, plots
 from openrl.runs.checkpoint import write_json
 
 log = logging.getLogger(__name__)
 
 
 def make_mesh(cfg: Any):
-    """A 1-D device mesh over all (global) devices for the population axis, or None on one device."""
+    """A 1-D device mesh over all (global) devices for the population axis, or None on one device.
+
+    With ``meta.distributed=true`` the processes are connected first (``openrl-train`` has already done
+    so before it touched a device; see :mod:`openrl.runs.distributed`).
+    """
     if cfg.meta.distributed:
-        jax.distributed.initialize()  # arguments auto-detected under SLURM / Open MPI / TPU pods
+        distributed.initialize(cfg.meta)
     devices = jax.devices()
     if not cfg.meta.shard or len(devices) == 1:
         return None
@@ -96,11 +100,14 @@ def final_evaluation(job: MetaJob, diagnostics: Diagnostics):
     from training and validation seeds), with rliable IQM/mean/median and 95% CIs and P(learned > Adam):
     ``final_evaluation.json`` and, for ``summary.json``, the finished optimizer (labelled ``job.label``)
     and Adam (``adam``) as records in the summary schema every job writes, which ``openrl-report`` reads.
+
+    In a multi-process run every process evaluates (on its own device, the same numbers: ``best/`` is read
+    from the shared run directory) and only process 0 writes the files and figures.
     """
     cfg = job.cfg
 
     def evaluate(meta: MetaTrainer, es_state: Any, run_dir: Path, logger) -> dict[str, Any]:
-
+        primary = distributed.is_primary()
         best_file = run_dir / "best" / "optimizer.npy"
         candidates = {"learned (best validated)": np.load(best_file) if best_file.exists() else None}
         candidates["learned (last ES mean)"] = np.asarray(es_state.mean)
@@ -136,13 +143,14 @@ def final_evaluation(job: MetaJob, diagnostics: Diagnostics):
             steps = (
                 np.arange(1, curves[first]["episode_return"].shape[1] + 1) * task.trainer.static.batch_size
             )
-            png = plots.compare_curves(
-                steps,
-                {label: np.asarray(c["episode_return"]) for label, c in curves.items()},
-                run_dir / f"eval_{task.name}.png",
-                title=f"{task.name}: learned optimizer vs Adam ({n} seeds)",
-            )
-            logger.log_image(f"eval/{task.name}", png, step=int(es_state.generation_counter))
+            if primary:
+                png = plots.compare_curves(
+                    steps,
+                    {label: np.asarray(c["episode_return"]) for label, c in curves.items()},
+                    run_dir / f"eval_{task.name}.png",
+                    title=f"{task.name}: learned optimizer vs Adam ({n} seeds)",
+                )
+                logger.log_image(f"eval/{task.name}", png, step=int(es_state.generation_counter))
             ad = finals["Adam (tuned)"]
             lo = finals[first]
             intervals = stats.interval_estimates(finals, ("iqm", "mean", "median"))
@@ -183,11 +191,12 @@ def final_evaluation(job: MetaJob, diagnostics: Diagnostics):
                     f"{per['mean']['value']:.2f} | {p_txt} |"
                 )
         table = "\n".join(lines)
-        (run_dir / "summary.md").write_text(
-            f"# {cfg.task_name}: final evaluation over {n} held-out seeds\n\n{table}\n"
-        )
         log.info("final evaluation (%d seeds):\n%s", n, table)
-        write_json(run_dir / "final_evaluation.json", results)
+        if primary:
+            (run_dir / "summary.md").write_text(
+                f"# {cfg.task_name}: final evaluation over {n} held-out seeds\n\n{table}\n"
+            )
+            write_json(run_dir / "final_evaluation.json", results)
         return {"final_evaluation": results, **summarise(records, baseline="adam")}
 
     return evaluate
@@ -242,7 +251,8 @@ def run(job: MetaJob, run_dir: Path, resolved: dict[str, Any]) -> float:
         diagnostics=diagnostics,
         init_mean=mean,
     )
-    plot_validation(summary, run_dir)
+    if distributed.is_primary():
+        plot_validation(summary, run_dir)
     return float(summary["best_validation_score"] or float("nan"))
 
 

@@ -11,6 +11,11 @@ Robustness:
   again -- Orbax silently skips saving a step that already exists;
 * a checkpoint written by a different configuration is refused, naming the keys that differ;
 * nothing already written is deleted by a failed restore.
+
+In a multi-process run (``meta.distributed=true``) every process calls ``save`` and ``restore_latest``
+with the same global (replicated) arrays, as Orbax expects: Orbax synchronises the processes, process 0
+writes the replicated arrays and the JSON items, and every process restores into the template's sharding.
+The run directory must be on a file system that all processes share.
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ RESUME_TOLERANT = (
     "meta.resume",
     "meta.checkpoint_every",
     "meta.keep_checkpoints",
+    # how the processes were launched (each process has its own process_id; the numbers do not depend on it)
+    "meta.distributed",
+    "meta.coordinator_address",
+    "meta.num_processes",
+    "meta.process_id",
+    "meta.init_timeout_s",
+    "meta.heartbeat_timeout_s",
 )
 
 
@@ -140,6 +152,19 @@ class MetaCheckpointer:
 
     def _set_aside(self, steps: list[int]) -> None:
         """Renames unreadable step directories to ``<step>.corrupt[-n]`` (Orbax ignores those names)."""
+        if steps and jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            if jax.process_index() == 0:
+                self._rename_aside(steps)
+            multihost_utils.sync_global_devices("openrl: unreadable checkpoints set aside")
+            self.mngr.reload()
+            return
+        self._rename_aside(steps)
+        if steps:
+            self.mngr.reload()
+
+    def _rename_aside(self, steps: list[int]) -> None:
         for step in steps:
             src = self.directory / str(step)
             if not src.is_dir():
@@ -150,8 +175,6 @@ class MetaCheckpointer:
                 dst = self.directory / f"{step}.corrupt-{n}"
             src.rename(dst)
             log.warning("moved the unreadable checkpoint %s to %s (kept for inspection)", src, dst)
-        if steps:
-            self.mngr.reload()
 
     def close(self) -> None:
         self.mngr.close()

@@ -3,6 +3,13 @@
 Host loop, one iteration per generation; each generation is one compiled program
 (:meth:`MetaTrainer.generation`), and the generation key is ``fold_in(run_key, generation)``, so a
 resumed run replays exactly the same keys as an uninterrupted one.
+
+With several processes (``meta.distributed=true``) every process runs this loop on the same numbers: the
+ES state is a global array replicated over the mesh, each generation program runs over every device of
+every process and returns replicated results, and checkpoints are saved and restored collectively. The
+validations and the final evaluation need no communication: every process computes them on its own first
+device from the same replicated ES mean. Only process 0 writes files (metrics, W&B, ``best/``,
+``latest/``, summaries, figures).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from openrl.meta.checkpoints import MetaCheckpointer
 from openrl.meta.diagnostics import Diagnostics
 from openrl.meta.trainer import MetaTrainer
 from openrl.optimizers.weights import export_optimizer
+from openrl.runs import distributed
 from openrl.runs.checkpoint import CheckpointError, write_json
 from openrl.runs.logger import RunLogger
 
@@ -64,6 +72,18 @@ def run(
     k_init, k_gen, k_val = jax.random.split(run_key, 3)
     k_probe = jax.random.fold_in(run_key, 0x9B0E)  # fixed for the run: ratios compare across generations
     es_state = meta.init(k_init, init_mean)
+    primary = distributed.is_primary()
+
+    def placed(state: Any) -> Any:
+        # Sharded runs hold the ES state replicated over the mesh, fresh or restored alike: the same
+        # compiled program either way, and a global array in every process of a multi-process run.
+        return state if meta.mesh is None else distributed.replicate(state, meta.mesh)
+
+    def local(state: Any) -> Any:
+        # Host-side work (validation, exports) reads the state from this process's memory.
+        return state if meta.mesh is None else jax.device_get(state)
+
+    es_state = placed(es_state)
     ckpt = MetaCheckpointer(run_dir / "checkpoints", keep=cfg.meta.keep_checkpoints)
     host: dict[str, Any] = {
         "generation": 0,
@@ -77,6 +97,7 @@ def run(
             restored = ckpt.restore_latest(es_state, resolved)
             if restored is not None:
                 es_state, host, step = restored
+                es_state = placed(es_state)
                 log.info("resumed from %s at generation %d", run_dir / "checkpoints", host["generation"])
         elif ckpt.mngr.all_steps():
             # Orbax would silently skip every step that already exists: refuse rather than mix two runs.
@@ -89,7 +110,12 @@ def run(
         ckpt.close()
         raise
 
-    gen_fn = jax.jit(meta.generation)
+    if meta.mesh is None:
+        gen_fn = jax.jit(meta.generation)
+    else:  # results replicated: every process can read every member's fitness
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        gen_fn = jax.jit(meta.generation, out_shardings=NamedSharding(meta.mesh, PartitionSpec()))
     statics = [getattr(t.trainer, "static", None) for t in meta.tasks]
     # member env-steps per generation (None for stand-in trainers without a PPO configuration)
     gen_steps = (
@@ -124,14 +150,14 @@ def run(
             total=num_generations,
             initial=start,
             unit="gen",
-            disable=not cfg.progress,
+            disable=not (cfg.progress and primary),
             dynamic_ncols=True,
             desc=cfg.task_name,
         )
         gen_times: list[float] = []
 
         def validate(g: int) -> float:
-            rp = meta.mean_params(es_state)
+            rp = meta.mean_params(local(es_state))
             returns = np.asarray(val_fn(rp, k_val))  # (seeds, tasks)
             norm = returns / np.asarray(meta.normalisers)
             score = float(np.mean(norm))
@@ -158,11 +184,12 @@ def run(
                 host["plateau_warned"] = True
             if host["best_score"] is None or score > host["best_score"]:
                 host["best_score"], host["best_generation"] = score, g
-                export_optimizer(
-                    run_dir / "best",
-                    np.asarray(es_state.mean),
-                    {**arch, "generation": g, "validation_score": score, "source": str(run_dir)},
-                )
+                if primary:
+                    export_optimizer(
+                        run_dir / "best",
+                        np.asarray(es_state.mean),
+                        {**arch, "generation": g, "validation_score": score, "source": str(run_dir)},
+                    )
             logger.log(row, step=g)
             return score
 
@@ -184,8 +211,13 @@ def run(
                 validate(0)
             for g in range(start, num_generations):
                 t = time.perf_counter()
-                es_state, m = compiled(es_state, jax.random.fold_in(k_gen, g))
-                m = jax.device_get(m)
+                try:
+                    es_state, m = compiled(es_state, jax.random.fold_in(k_gen, g))
+                    m = jax.device_get(m)
+                except jax.errors.JaxRuntimeError as e:
+                    if not distributed.multi_process():
+                        raise
+                    raise distributed.peer_lost(e, g, ckpt.mngr.latest_step()) from None
                 dt = time.perf_counter() - t
                 gen_times.append(dt)
                 if len(gen_times) == 1:
@@ -233,11 +265,12 @@ def run(
         finally:
             bar.close()
             ckpt.close()
-        export_optimizer(
-            run_dir / "latest",
-            np.asarray(es_state.mean),
-            {**arch, "generation": host["generation"], "source": str(run_dir)},
-        )
+        if primary:
+            export_optimizer(
+                run_dir / "latest",
+                np.asarray(es_state.mean),
+                {**arch, "generation": host["generation"], "source": str(run_dir)},
+            )
         clock()
         summary = {
             "generations": host["generation"],
@@ -254,10 +287,11 @@ def run(
             "plateau_warned": bool(host.get("plateau_warned", False)),
         }
         if final_eval is not None:
-            summary.update(final_eval(meta, es_state, run_dir, logger))
+            summary.update(final_eval(meta, local(es_state), run_dir, logger))
             clock()
             summary["wall_s_with_final_evaluation"] = host["wall_s"]
             summary["cpu_s_with_final_evaluation"] = host["cpu_s"]
-        write_json(run_dir / "summary.json", summary)
+        if primary:
+            write_json(run_dir / "summary.json", summary)
         logger.summary({k: v for k, v in summary.items() if isinstance(v, int | float)})
     return summary
