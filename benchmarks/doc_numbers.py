@@ -288,6 +288,24 @@ def rebaseline_headline(doc: dict[str, Any] | None = None) -> str:
     )
 
 
+def quickstart_spread(doc: dict[str, Any] | None = None) -> str:
+    """README: what `make train` (the quickstart, es=open_es) gave for each meta seed the race ran."""
+    doc = doc or load("es_race_quickstart.json")
+    e = doc["entries"]["open_es"]
+    runs = ", ".join(
+        f"seed {k}: {r['final_learned_mean']:.1f} vs {r['final_adam_mean']:.1f} "
+        f"(P {r['p_learned_beats_adam']['value']:.2f})"
+        for k, r in e["runs"].items()
+    )
+    return (
+        f"Measured on a {_machine(doc)} ({doc['finished'][:10]}, `python -m benchmarks.es_race --track "
+        f"quickstart`, whose `open_es` entry is this job; {e['median_cpu_s']:.0f} CPU-s per run, median): "
+        f"held-out mean of the learned optimizer vs tuned Adam per meta seed -- {runs}. "
+        f"The ES mean's validation reached tuned Adam's on the same seeds in {e['reached_adam']} of "
+        f"{e['seeds']} runs."
+    )
+
+
 def es_race(track: str, doc: dict[str, Any] | None = None) -> str:
     """docs/meta-training.md: the ES race of one track, one row per strategy and settings."""
     doc = doc or load(f"es_race_{track}.json")
@@ -317,6 +335,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "tune-adam-breakout": tune_adam_breakout,
     "rebaseline-breakout": rebaseline_breakout,
     "rebaseline-headline": rebaseline_headline,
+    "quickstart-spread": quickstart_spread,
     "es-race-quickstart": lambda: es_race("quickstart"),
     "meta-cost": meta_cost,
     "meta-cost-detail": meta_cost_detail,
