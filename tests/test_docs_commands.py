@@ -69,13 +69,28 @@ def _expand_braces(token: str) -> list[str]:
     return [token[: m.start()] + alt + token[m.end() :] for alt in m.group(1).split(",")]
 
 
+_ASSIGN = re.compile(r"^\s*([A-Z_][A-Z0-9_]*)=(.*)$")
+_VAR = re.compile(r"\$\{?([A-Z_][A-Z0-9_]*)\}?")
+
+
 def doc_commands(files: list[str] = DOCS, root: Path = REPO) -> list[DocCommand]:
-    """Every ``openrl-*`` command in a code block of ``files`` (comment lines and other tools skipped)."""
+    """Every ``openrl-*`` command in a code block of ``files`` (comment lines and other tools skipped).
+
+    A shell variable assigned on a line of its own (``TINY="..."``) is expanded in the file's later
+    commands (``openrl-train $TINY ...``), and a trailing ``&`` or ``;`` is dropped."""
     found = []
     for name in files:
+        variables: dict[str, str] = {}
         for lineno, line in _logical_lines((root / name).read_text()):
             if line.lstrip().startswith("#"):
                 continue
+            if _ASSIGN.match(line):  # VAR="value" on its own line (a shell line that sets a variable)
+                whole = shlex.split(line, comments=True)
+                if len(whole) == 1 and (assign := _ASSIGN.match(whole[0])):
+                    variables[assign.group(1)] = assign.group(2)
+                    continue
+            line = _VAR.sub(lambda m: variables.get(m.group(1), m.group(0)), line)
+            line = re.sub(r"\s*(&|;)\s*$", "", line)
             words = line.split()
             while words and _ENV_VAR.match(words[0]):  # VAR=value before the command
                 words.pop(0)
