@@ -10,7 +10,7 @@ replicated results), timed after a first generation that compiles.
     python -m benchmarks.multiprocess_generation                 # tiny Breakout program, 5 generations
     python -m benchmarks.multiprocess_generation --gens 1 --out /tmp/mp.json
 
-Writes ``results/multiprocess_generation.json`` (or ``--out``): per layout the median wall seconds per
+Writes ``outputs/benchmarks/multiprocess_generation.json`` (``--publish``: ``benchmarks/results/``; or ``--out``): per layout the median wall seconds per
 generation, and process 0's CPU seconds per generation.
 """
 
@@ -143,11 +143,14 @@ def run_layout(processes: int, devices: int, gens: int, timeout: float) -> list[
 
 
 def main() -> None:
+    from benchmarks.common import add_publish_flag
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--gens", type=int, default=5, help="timed generations after the first (default 5)")
     ap.add_argument(
-        "--out", type=Path, default=None, help="default: benchmarks/results/multiprocess_generation.json"
+        "--out", type=Path, default=None, help="default: multiprocess_generation.json (see --publish)"
     )
+    add_publish_flag(ap)
     ap.add_argument("--timeout", type=float, default=1200, help="seconds per layout before giving up")
     ap.add_argument(
         "--child", nargs=3, type=int, metavar=("PROCESSES", "PID", "PORT"), help=argparse.SUPPRESS
@@ -189,7 +192,7 @@ def main() -> None:
         "layouts": layouts,
     }
     if args.out is None:
-        print("wrote", write("multiprocess_generation", payload))
+        print("wrote", write("multiprocess_generation", payload, publish=args.publish))
     else:
         args.out.write_text(json.dumps(payload, indent=2))
         print("wrote", args.out)
