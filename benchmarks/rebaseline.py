@@ -82,7 +82,8 @@ def main() -> None:
             )
         new, new_cfg = adam_returns(shlex.split(args.new), args.seed, i, n)
         iv = stats.interval_estimates(
-            {"learned": learned, "adam_recorded": recorded, "adam_new": new}, ("iqm", "mean")
+            {"learned": learned, "adam_recorded": recorded, "adam_recorded_rerun": again, "adam_new": new},
+            ("iqm", "mean"),
         )
         out["tasks"][task] = {
             "seeds": n,
