@@ -53,6 +53,25 @@ def _run(run_dir: Path, env: dict, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(_command(run_dir, *extra), env=env, capture_output=True, text=True, timeout=TIMEOUT)
 
 
+def _sigkill_after_checkpoint_2(run_dir: Path, env: dict, *extra: str) -> int:
+    """Starts the tiny run, SIGKILLs it once its generation-2 checkpoint exists; its exit status."""
+    proc = subprocess.Popen(
+        _command(run_dir, *extra), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while not (run_dir / "checkpoints" / "2").is_dir():
+            assert proc.poll() is None, "the run ended before writing checkpoint 2"
+            assert time.monotonic() < deadline, "no checkpoint 2 in time"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return proc.returncode
+
+
 def _steps(run_dir: Path) -> list[int]:
     d = run_dir / "checkpoints"
     return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit()) if d.exists() else []
@@ -119,19 +138,7 @@ def test_uninterrupted_run_writes_everything(reference):
 def test_kill_and_resume_is_bitwise_identical(reference, tmp_path, env):
     ref_dir, _ = reference
     run_dir = tmp_path / "killed"
-    proc = subprocess.Popen(_command(run_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        while not (run_dir / "checkpoints" / "2").is_dir():
-            assert proc.poll() is None, "the run ended before writing checkpoint 2"
-            assert time.monotonic() < deadline, "no checkpoint 2 in time"
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    assert _sigkill_after_checkpoint_2(run_dir, env) == -signal.SIGKILL
     assert not (run_dir / "latest").exists()
     assert 2 <= max(_steps(run_dir)) < GENERATIONS  # killed mid-run: generations are left to replay
     # metrics of checkpointed generations were on disk before the kill (they are never logged again)
@@ -206,20 +213,7 @@ def test_every_strategy_resumes_bitwise_after_sigkill(strategy, tmp_path, env):
     ref = _run(ref_dir, env, f"es={strategy}")
     assert ref.returncode == 0, ref.stderr[-4000:]
     run_dir = tmp_path / "killed"
-    proc = subprocess.Popen(
-        _command(run_dir, f"es={strategy}"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        while not (run_dir / "checkpoints" / "2").is_dir():
-            assert proc.poll() is None, "the run ended before writing checkpoint 2"
-            assert time.monotonic() < deadline, "no checkpoint 2 in time"
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    assert _sigkill_after_checkpoint_2(run_dir, env, f"es={strategy}") == -signal.SIGKILL
     assert not (run_dir / "latest").exists() and 2 <= max(_steps(run_dir)) < GENERATIONS
     resumed = _run(run_dir, env, f"es={strategy}")
     assert resumed.returncode == 0, resumed.stderr[-4000:]
