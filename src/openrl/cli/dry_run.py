@@ -127,6 +127,7 @@ def _plan_train(cfg: Any, overrides: list[str], choices: dict[str, str]) -> tupl
             _es_line(es),
             f"validation every {meta.eval_every} generations on {meta.validation_seeds} seeds; final "
             f"evaluation against tuned Adam on {meta.final_eval_seeds} held-out seeds",
+            _selection_line(meta),
             *(
                 f"comparison baseline on {a.env.name}: "
                 + _optimizer_line(a.optimizer, a.env.name, "adam", a.ppo.total_timesteps)
@@ -226,3 +227,12 @@ def main(prog: str, argv: Sequence[str]) -> None:
 
 
 __all__ = ["PROGRAMS", "main", "plan_command", "requested"]
+
+
+def _selection_line(meta: Any) -> str:
+    if meta.selection == "top_k":
+        return (
+            f"finished optimizer: the top {meta.selection_top_k} validated means re-run on "
+            f"{meta.selection_seeds} fresh seeds, the best over validation + fresh seeds (meta.selection=top_k)"
+        )
+    return "finished optimizer: the best validation score (meta.selection=best_validated)"

@@ -79,6 +79,8 @@ def meta_member_steps(cfg: Any, tasks: int) -> dict[str, float]:
     per_generation = es.population_size * t * tasks * meta.num_rollouts
     validation = meta.validation_seeds * t * tasks * (es.num_generations // meta.eval_every)
     final = 2 * meta.final_eval_seeds * t * tasks
+    if meta.selection == "top_k":  # the top-k validated means re-run on fresh seeds
+        final += meta.selection_top_k * meta.selection_seeds * t * tasks
     return {
         "timesteps": t,
         "per_generation": per_generation,

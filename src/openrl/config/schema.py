@@ -304,6 +304,13 @@ class MetaConfig:
     eval_every: int = 24  # validate the ES mean every k generations (Table 7)
     validation_seeds: int = 8
     final_eval_seeds: int = 16  # the finished optimizer against tuned Adam
+    # Which validated ES mean becomes the finished optimizer (best/). best_validated: the best score on
+    # the validation_seeds (the authors' rule). top_k: the selection_top_k best validated means are
+    # re-run on selection_seeds fresh seeds (disjoint from every other key) and the best mean over their
+    # validation and fresh seeds wins (benchmarks/selection.py measures what each rule picks).
+    selection: str = "best_validated"
+    selection_top_k: int = 3
+    selection_seeds: int = 16
     population_chunk: Optional[int] = None  # evaluate the population in chunks of this many members
     shard: bool = True  # shard the population over all devices with jax.sharding
     # One run over several processes (one per host or per GPU): jax.distributed connects them and the

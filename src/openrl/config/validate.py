@@ -23,6 +23,7 @@ SHUFFLES = ("packed_sort", "jax_permutation")  # openrl.ppo.train.SHUFFLES
 BATCHING = ("auto", "vectorised", "sequential")  # openrl.optimizers.open.BATCHING
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 MODES = ("ppo", "meta")
+SELECTIONS = ("best_validated", "top_k")  # meta.selection: see MetaConfig
 
 META_INITS = ("zeros", "random", "weights")  # openrl.meta.init
 
@@ -370,6 +371,8 @@ def validate(cfg: Any) -> None:
                 "eval_every",
                 "validation_seeds",
                 "final_eval_seeds",
+                "selection_top_k",
+                "selection_seeds",
                 "checkpoint_every",
                 "keep_checkpoints",
             ),
@@ -390,6 +393,8 @@ def validate(cfg: Any) -> None:
             errors.append(
                 f"optimizer={opt.name}: meta-training needs a learned optimizer (e.g. optimizer=open)"
             )
+        if meta.selection not in SELECTIONS:
+            errors.append(f"meta.selection={meta.selection!r}: allowed values are {', '.join(SELECTIONS)}")
         _validate_meta_init(errors, meta)
         _validate_meta_distributed(errors, meta)
     if cfg.logger.wandb_mode not in WANDB_MODES:

@@ -6,6 +6,7 @@ tuned Adam on every task, over the same held-out seeds, with a plot and a Markdo
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,11 @@ from openrl.eval import stats
 from openrl.eval.records import Record, config_facts
 from openrl.eval.summary import summarise
 from openrl.meta import job as es_job
+from openrl.meta import selection
 from openrl.meta.diagnostics import Baseline, Diagnostics
 from openrl.meta.init import initial_mean
 from openrl.meta.trainer import MetaTrainer, Task
+from openrl.optimizers.weights import export_optimizer
 from openrl.ppo.runner import CompiledBlocks, run_seeds
 from openrl.runs import distributed, plots
 from openrl.runs.checkpoint import write_json
@@ -109,10 +112,15 @@ def final_evaluation(job: MetaJob, diagnostics: Diagnostics):
     def evaluate(meta: MetaTrainer, es_state: Any, run_dir: Path, logger) -> dict[str, Any]:
         primary = distributed.is_primary()
         best_file = run_dir / "best" / "optimizer.npy"
-        candidates = {"learned (best validated)": np.load(best_file) if best_file.exists() else None}
+        chosen, picked = choose(meta, run_dir)
+        if chosen is not None:
+            candidates = {"learned (selected)": chosen}
+        else:
+            candidates = {"learned (best validated)": np.load(best_file) if best_file.exists() else None}
         candidates["learned (last ES mean)"] = np.asarray(es_state.mean)
-        if candidates["learned (best validated)"] is None or np.array_equal(*candidates.values()):
-            candidates.pop("learned (best validated)")  # the last mean is the best one: evaluate it once
+        first_label = next(iter(candidates))
+        if candidates[first_label] is None or np.array_equal(*candidates.values()):
+            candidates.pop(first_label)  # the last mean is the chosen one: evaluate it once
         n = cfg.meta.final_eval_seeds
         key = jax.random.PRNGKey(10_000 + cfg.seed)  # disjoint from training and validation seeds
         results: dict[str, Any] = {}
@@ -197,7 +205,49 @@ def final_evaluation(job: MetaJob, diagnostics: Diagnostics):
                 f"# {cfg.task_name}: final evaluation over {n} held-out seeds\n\n{table}\n"
             )
             write_json(run_dir / "final_evaluation.json", results)
-        return {"final_evaluation": results, **summarise(records, baseline="adam")}
+        out = {"final_evaluation": results, **summarise(records, baseline="adam")}
+        return {**out, "selection": picked} if picked is not None else out
+
+    def choose(meta: MetaTrainer, run_dir: Path) -> tuple[np.ndarray | None, dict[str, Any] | None]:
+        """``meta.selection=top_k``: the re-evaluated winner (exported to ``best/``, which then holds the
+        finished optimizer) and the selection table; ``(None, None)`` for ``best_validated``."""
+        if cfg.meta.selection == "best_validated":
+            return None, None
+        cands = selection.load_validated(run_dir)
+        key = jax.random.PRNGKey(selection.SELECTION_KEY_BASE + cfg.seed)
+        fresh = jax.jit(lambda rp: meta.validate(rp, key, cfg.meta.selection_seeds))
+
+        def fresh_returns(flat: np.ndarray) -> np.ndarray:
+            return np.asarray(fresh(meta.strategy._unravel_solution(jax.numpy.asarray(flat))))
+
+        chosen, table = selection.select_top_k(
+            cands, cfg.meta.selection_top_k, fresh_returns, np.asarray(meta.normalisers)
+        )
+        log.info(
+            "selection: top %d validated means re-run on %d fresh seeds: %s -> generation %d",
+            cfg.meta.selection_top_k,
+            cfg.meta.selection_seeds,
+            ", ".join(
+                f"gen {r['generation']} {r['validation_score']:.3f}/{r['fresh_score']:.3f}"
+                for r in table["candidates"]
+            ),
+            chosen.generation,
+        )
+        if distributed.is_primary():
+            best_json = run_dir / "best" / "meta.json"
+            best_meta = json.loads(best_json.read_text()) if best_json.exists() else {}
+            export_optimizer(
+                run_dir / "best",
+                chosen.flat,
+                {
+                    **best_meta,
+                    "generation": chosen.generation,
+                    "validation_score": chosen.score,
+                    "selection": table,
+                },
+            )
+            write_json(run_dir / "selection.json", table)
+        return chosen.flat, table
 
     return evaluate
 

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from openrl.meta.checkpoints import MetaCheckpointer
 from openrl.meta.diagnostics import Diagnostics
+from openrl.meta.selection import VALIDATED_DIR
 from openrl.meta.trainer import MetaTrainer
 from openrl.optimizers.weights import export_optimizer
 from openrl.runs import distributed
@@ -182,6 +183,20 @@ def run(
             ):
                 log.warning(diagnostics.plateau_message(host["history"]))
                 host["plateau_warned"] = True
+            if primary:
+                # Every validated ES mean is kept (a few KB each): meta.selection=top_k and
+                # benchmarks/selection.py choose among them on fresh seeds.
+                export_optimizer(
+                    run_dir / VALIDATED_DIR / f"gen{g:05d}",
+                    np.asarray(es_state.mean),
+                    {
+                        **arch,
+                        "generation": g,
+                        "validation_score": score,
+                        "validation_returns": returns.tolist(),
+                        "source": str(run_dir),
+                    },
+                )
             if host["best_score"] is None or score > host["best_score"]:
                 host["best_score"], host["best_generation"] = score, g
                 if primary:
