@@ -58,6 +58,11 @@ TRACKS: dict[str, dict[str, Any]] = {
             Entry("snes", ("es=snes", "es.sigma_init=0.1")),
             Entry("sep_cma_es", ("es=sep_cma_es", "es.sigma_init=0.1")),
             Entry("open_es_random_init", ("es=open_es", "meta.init=random")),
+            # a random start is already near Adam's level on CartPole; smaller steps to climb from there
+            Entry(
+                "open_es_random_init_sigma0.03",
+                ("es=open_es", "meta.init=random", "es.sigma_init=0.03", "es.lr=0.03"),
+            ),
             Entry("snes_sigma0.2", ("es=snes", "es.sigma_init=0.2")),
             Entry("pgpe_sigma0.2", ("es=pgpe", "es.sigma_init=0.2", "es.lr=0.1", "es.lr_decay=0.99")),
         ),
@@ -176,6 +181,21 @@ def collect(track: str, entries: list[Entry], seeds: list[int], out: Path) -> di
     }
 
 
+def publish_optimizers(entries: list[Entry], seeds: list[int], out: Path, dest: Path) -> None:
+    """Each finished run's finished optimizer (``best/``: ``optimizer.npy`` + ``meta.json``, a few KB) to
+    ``dest/<label>/seed<S>/``, an optimizer directory ``openrl-eval`` and ``meta.init_weights`` take."""
+    for entry in entries:
+        for seed in seeds:
+            best = run_dir(out, entry, seed) / "best"
+            if (best.parent / "summary.json").exists() and (best / "optimizer.npy").exists():
+                target = dest / entry.label / f"seed{seed}"
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(best / "optimizer.npy", target / "optimizer.npy")
+                meta = json.loads((best / "meta.json").read_text())
+                meta["source"] = record(best.parent)["command"]  # not this machine's run directory
+                (target / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
 def _median(values: list[float]) -> float | None:
     return float(np.median(values)) if values else None
 
@@ -241,6 +261,7 @@ def main() -> None:
             f"P {e['mean_p_learned_beats_adam']:.2f}  CPU-s {e['median_cpu_s']:.0f}"
         )
     if args.publish:
+        publish_optimizers(entries, args.seeds, out, RESULTS / "optimizers" / name)
         shutil.copy(path, RESULTS / f"{name}.json")
         if png is not None:
             shutil.copy(png, DOC_FIGURES / f"{name}.png")
