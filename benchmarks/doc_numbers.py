@@ -13,6 +13,12 @@ republished without regenerating the docs)::
     python -m benchmarks.doc_numbers --check    # exit 1 naming each block that differs
 
 Each block names its source file, the date and the machine it was measured on.
+
+Prose and hand-written tables that state measured numbers are not generated but *cited*: they sit between
+``<!-- cites: benchmarks/results/a.json [b.json ...] -->`` and ``<!-- /cites -->`` (markers on lines of their
+own), and every number in them must be a value of a cited JSON as written (``cited_mismatches`` gives the
+exact rule). ``--check`` (and ``tests/test_doc_numbers.py``) lists each number that is not, as
+``FILE:LINE: 'NUMBER' is in none of ...``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -363,10 +370,159 @@ def regenerate(text: str) -> str:
     return _BLOCK.sub(body, text)
 
 
+# --- Cited numbers: prose and hand-written tables that state measured numbers -------------------------
+#
+#     <!-- cites: benchmarks/results/a.json benchmarks/results/b.json -->
+#     ...prose or a table...
+#     <!-- /cites -->
+#
+# Every number in such a region must be a numeric value of one of the cited JSONs, as written (see
+# ``cited_mismatches`` for the exact rule). The markers stand on lines of their own.
+CITED_DOCS = ("README.md", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md")))
+_CITES_OPEN = re.compile(r"^<!-- cites: (?P<files>[^>]*?) -->$")
+_CITES_CLOSE = "<!-- /cites -->"
+# What is not a cited number: code spans, link targets, HTML comments, dates and times, versions, and
+# paper references ("Fig. 2", "Figs. 6, 17", "Tables 4-6", "Sec. 6", "App. B.4"): each is blanked out
+# (same length, so columns stay put) before numbers are read.
+_NOT_NUMBERS = re.compile(
+    r"`[^`]*`"  # inline code
+    r"|\]\([^)]*\)"  # a link's target (its text is kept)
+    r"|<!--.*?-->"  # an HTML comment
+    r"|https?://\S+"  # a bare URL
+    r"|\b\d{4}-\d{2}(?:-\d{2})?(?:/\d{2})?\b"  # a date: 2026-12-07, 2026-11, 2026-11-25/26
+    r"|\b\d{1,2}:\d{2}(?::\d{2})?\b"  # a time of day: 16:43
+    r"|\b\d+\.\d+\.\d+\b"  # a version: 0.9.2
+    r"|\b(?:Fig|Figs|Table|Tables|Sec|App|Appendix)\.? (?:[A-Z]\.)?\d+(?:(?:, |-|/| and )\d+)*"  # paper items
+)
+# A number as written: optional minus (not after a word character: "1.30-1.64" is two positive
+# numbers), digits with optional thousands commas, optional decimals and exponent, optional suffix k (x
+# 1e3), M (x 1e6), % or x (a ratio; no scaling). Not inside a word ("H200", "float32", "64x64").
+_NUMBER = re.compile(
+    r"(?<![\w.,])(?P<sign>-)?(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?"
+    r"(?:e(?P<exp>[-+]?\d+))?(?P<suffix>[kM%x])?(?![\w])"
+)
+SMALL_INT = 16  # bare integers 0..16 (no decimals, no suffix) are counts: seeds, games, runs, ordinals
+# The values a written number is compared with, for each numeric JSON value v: v itself, v x 100 (a
+# fraction written as a percentage), v / 60 (seconds as minutes) and v / 3600 (seconds as hours); then
+# divided by 1e3 or 1e6 when the number carries the suffix k or M.
+TRANSFORMS = {"as is": 1.0, "x100": 100.0, "/60": 1 / 60, "/3600": 1 / 3600}
+_SCALE = {"k": 1e3, "M": 1e6}
+
+
+@dataclass(frozen=True)
+class Cited:
+    """One number written in a cited region: where, as written, its value and the half-unit it is exact to."""
+
+    file: str
+    line: int
+    text: str
+    value: float
+    tolerance: float
+    suffix: str
+
+
+def _blank(m: re.Match) -> str:
+    return " " * len(m.group(0))
+
+
+def cited_numbers(line: str) -> list[tuple[str, float, float, str]]:
+    """``(as written, value, tolerance, suffix)`` of every number ``line`` states (see ``_NOT_NUMBERS``).
+
+    ``tolerance`` is half a unit of the last written digit (``62.36`` -> 0.005, ``2e5`` -> 5e4, ``85,887``
+    -> 0.5): a JSON value matches when it lies within it. Bare integers up to ``SMALL_INT`` are skipped."""
+    clean = _NOT_NUMBERS.sub(_blank, line)
+    out = []
+    for m in _NUMBER.finditer(clean):
+        frac, exp, suffix = m.group("frac"), int(m.group("exp") or 0), m.group("suffix") or ""
+        mantissa = float(m.group("int").replace(",", "") + (f".{frac}" if frac else ""))
+        if not frac and not exp and not suffix and "," not in m.group("int") and mantissa <= SMALL_INT:
+            continue
+        value = (-1 if m.group("sign") else 1) * mantissa * 10.0**exp
+        out.append((m.group(0), value, 0.5 * 10.0 ** (exp - len(frac or "")), suffix))
+    return out
+
+
+def json_values(doc: Any) -> list[float]:
+    """Every number in a parsed JSON document (booleans and numbers inside strings are not numbers)."""
+    if isinstance(doc, bool):
+        return []
+    if isinstance(doc, int | float):
+        return [float(doc)]
+    if isinstance(doc, dict):
+        doc = list(doc.values())
+    if isinstance(doc, list):
+        return [v for x in doc for v in json_values(x)]
+    return []
+
+
+def matches(number: Cited, values: list[float]) -> bool:
+    """Whether some JSON value, after one of ``TRANSFORMS`` (and the k/M scale), rounds to ``number``."""
+    scale = _SCALE.get(number.suffix, 1.0)
+    slack = number.tolerance * (1 + 1e-9) + 1e-12
+    return any(abs(v * t / scale - number.value) <= slack for v in values for t in TRANSFORMS.values())
+
+
+def cited_regions(text: str, file: str = "") -> list[tuple[int, int, list[str]]]:
+    """``(first line, last line, cited JSON paths)`` of every region; an unclosed or nested one is an error."""
+    regions, start, files = [], None, []
+    for i, line in enumerate(text.splitlines(), 1):
+        m = _CITES_OPEN.match(line.strip())
+        if m:
+            if start is not None:
+                raise ValueError(f"{file}:{i}: cites region opened inside the one opened at line {start}")
+            start, files = i, m.group("files").split()
+            if not files:
+                raise ValueError(f"{file}:{i}: cites region names no JSON")
+        elif line.strip() == _CITES_CLOSE:
+            if start is None:
+                raise ValueError(f"{file}:{i}: <!-- /cites --> without an opening marker")
+            regions.append((start, i, files))
+            start = None
+    if start is not None:
+        raise ValueError(f"{file}:{start}: cites region never closed")
+    return regions
+
+
+def cited_mismatches(text: str, file: str, root: Path = REPO) -> list[str]:
+    """One message per number in a cited region of ``text`` that none of its cited JSONs holds.
+
+    The rule: a number written with d decimals (or mantissa decimals and exponent, ``1.6e6``) matches a
+    JSON value v when one of v, 100 v, v / 60, v / 3600 -- divided by 1e3 for a ``k`` suffix, by 1e6 for an
+    ``M`` -- lies within half a unit of the last written digit. Not numbers: what ``_NOT_NUMBERS`` blanks
+    (code spans, link targets, comments, dates, times, versions, paper items) and bare integers 0 to
+    ``SMALL_INT``. A cited path that is missing or not a JSON is itself a mismatch."""
+    lines = text.splitlines()
+    out = []
+    for start, end, files in cited_regions(text, file):
+        values: list[float] = []
+        for name in files:
+            path = root / name
+            try:
+                values += json_values(json.loads(path.read_text()))
+            except (OSError, ValueError) as e:
+                out.append(
+                    f"{file}:{start}: cites {name}, which cannot be read as JSON ({e.__class__.__name__})"
+                )
+        for i in range(start, end - 1):
+            for written, value, tol, suffix in cited_numbers(lines[i]):
+                number = Cited(file, i + 1, written, value, tol, suffix)
+                if not matches(number, values):
+                    out.append(f"{file}:{i + 1}: {written!r} is in none of {', '.join(files)}")
+    return out
+
+
+def check_cited(files: tuple[str, ...] = CITED_DOCS, root: Path = REPO) -> list[str]:
+    """Every mismatch in every cited region of ``files``."""
+    return [msg for name in files for msg in cited_mismatches((root / name).read_text(), name, root)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block differs")
     args = ap.parse_args()
+    wrong = check_cited()
+    for msg in wrong:
+        print(msg)
     stale = []
     for name in DOCS:
         path = REPO / name
@@ -378,7 +534,8 @@ def main() -> None:
                 path.write_text(new)
     verb = "differ from their JSON" if args.check else "rewritten"
     print(f"{', '.join(stale) or 'no file'}: {verb}")
-    sys.exit(1 if args.check and stale else 0)
+    print(f"cited numbers: {len(wrong)} not in their JSON")
+    sys.exit(1 if (args.check and stale) or wrong else 0)
 
 
 if __name__ == "__main__":
