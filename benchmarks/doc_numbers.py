@@ -270,7 +270,7 @@ def rebaseline_breakout(doc: dict[str, Any] | None = None) -> str:
             "|---|---|---|---|",
             f"| learned (best validated, published) | {_ci(iv['learned']['iqm'])} | {iv['learned']['mean']['value']:.2f} | |",
             f"| Adam, paper Table 4 values, as published | {_ci(iv['adam_recorded']['iqm'])} | {iv['adam_recorded']['mean']['value']:.2f} | {_ci(t['p_learned_beats_recorded_adam'])} |",
-            f"| Adam, paper Table 4 values, re-run today on the same keys ({'identical' if t['recorded_adam_reproduced'] else 'not identical: the code changed since'}) | {_ci(iv['adam_recorded_rerun']['iqm'])} | {iv['adam_recorded_rerun']['mean']['value']:.2f} | |",
+            f"| Adam, paper Table 4 values, re-run on the same keys ({'identical returns' if t['recorded_adam_reproduced'] else 'returns differ from the recorded ones'}) | {_ci(iv['adam_recorded_rerun']['iqm'])} | {iv['adam_recorded_rerun']['mean']['value']:.2f} | |",
             f"| **Adam tuned for T = 2e5** ({_adam_point(new)}) | {_ci(iv['adam_new']['iqm'])} | {iv['adam_new']['mean']['value']:.2f} | **{_ci(t['p_learned_beats_new_adam'])}** |",
             "",
             f"{_machine(doc)}, {doc['finished'][:10]}, {doc['cpu_s']:.0f} CPU-s: `{doc['command']}`",
@@ -335,6 +335,27 @@ def es_race(track: str, doc: dict[str, Any] | None = None) -> str:
     lines += [
         "",
         f"{' '.join(doc['base'])}; {_machine(doc)}, {doc['finished'][:10]}; `benchmarks/results/es_race_{track}.json`",
+    ]
+    return "\n".join(lines)
+
+
+def selection(doc: dict[str, Any] | None = None) -> str:
+    """docs/meta-training.md: what each rule for picking the finished optimizer picks, on truth seeds."""
+    doc = doc or load("selection_quickstart.json")
+    n = len(doc["runs"])
+    lines = [
+        "| rule | extra inner runs | truth-seed return / tuned Adam's (mean over runs) | mean regret vs the best candidate | picks the best candidate | beats tuned Adam |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rule, r in doc["rules"].items():
+        lines.append(
+            f"| `{rule}` | {r['cost']} | {r['mean_truth_over_adam']:.3f} | {r['mean_regret']:.1f} | "
+            f"{r['picks_oracle']}/{n} | {r['beats_adam']}/{n} |"
+        )
+    lines += [
+        "",
+        f"{n} runs, {doc['truth_seeds']} truth seeds and {doc['extra_seeds']} extra selection seeds per "
+        f"candidate; {_machine(doc)}, {doc['date']}; `benchmarks/results/selection_quickstart.json`",
     ]
     return "\n".join(lines)
 
