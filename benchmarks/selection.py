@@ -14,8 +14,9 @@ seeds, next to tuned Adam on the same truth seeds:
   48 inner runs once at the end);
 * ``last``: the last ES mean; ``oracle``: the best truth score (an upper bound no rule can see).
 
-Candidates are the validated means from the first whose 8-seed score reaches half the run's best (the
-early, clearly worse means cannot win any rule and cost as much to re-run). Per-run results are cached in
+Candidates are the ``--candidates`` (5) best validated means by their 8-seed score (the rest, mostly the
+early means of the zero-start plateau, would cost as much to re-run and cannot win ``best_of_8`` or
+``top3_rerun_16``; ``oracle`` is the best truth score among the candidates). Per-run results are cached in
 ``<run>/selection_eval.json``, so the script resumes run by run::
 
     python -m benchmarks.selection outputs/es_race/quickstart/runs/*/seed1 --publish
@@ -36,7 +37,7 @@ import yaml
 from benchmarks.common import add_publish_flag, cpu_seconds, machine, write
 from openrl.builders import build_trainer
 from openrl.config import load_config, meta_job
-from openrl.meta.selection import load_validated
+from openrl.meta.selection import load_validated, top_k
 
 EXTRA_KEY_BASE = 50_000  # extra selection seeds: PRNGKey(50000 + meta seed)
 TRUTH_KEY_BASE = 60_000  # truth seeds: PRNGKey(60000 + meta seed); both disjoint from the run's own keys
@@ -48,13 +49,13 @@ def overrides_of(run_dir: Path) -> list[str]:
     return [o for o in raw if not o.startswith("hydra.")]
 
 
-def evaluate_run(run_dir: Path, extra: int, truth: int) -> dict[str, Any] | None:
+def evaluate_run(run_dir: Path, extra: int, truth: int, candidates: int) -> dict[str, Any] | None:
     """Every candidate's returns on ``extra`` selection and ``truth`` seeds, and tuned Adam's on the truth
     seeds (cached in the run directory)."""
     cache = run_dir / CACHE
     if cache.exists():
         doc = json.loads(cache.read_text())
-        if doc["extra_seeds"] == extra and doc["truth_seeds"] == truth:
+        if (doc["extra_seeds"], doc["truth_seeds"], doc.get("candidates_kept")) == (extra, truth, candidates):
             return doc
     cands = load_validated(run_dir)
     if len(cands) < 2:
@@ -69,9 +70,7 @@ def evaluate_run(run_dir: Path, extra: int, truth: int) -> dict[str, Any] | None
     if len(meta.tasks) != 1:
         raise SystemExit(f"{run_dir}: one task per run is supported (got {len(meta.tasks)})")
     task = meta.tasks[0]
-    best = max(c.score for c in cands)
-    first = next(i for i, c in enumerate(cands) if c.score >= 0.5 * best)
-    pool = cands[first:]
+    pool = sorted(top_k(cands, candidates), key=lambda c: c.generation)
     extra_keys = jax.random.split(jax.random.PRNGKey(EXTRA_KEY_BASE + cfg.seed), extra)
     truth_keys = jax.random.split(jax.random.PRNGKey(TRUTH_KEY_BASE + cfg.seed), truth)
     keys = jax.numpy.concatenate([extra_keys, truth_keys])
@@ -101,6 +100,7 @@ def evaluate_run(run_dir: Path, extra: int, truth: int) -> dict[str, Any] | None
         "seed": int(cfg.seed),
         "extra_seeds": extra,
         "truth_seeds": truth,
+        "candidates_kept": candidates,
         "candidates": rows,
         "last_generation": cands[-1].generation,
         "adam_truth": np.asarray(adam(truth_keys), np.float64).tolist(),
@@ -184,10 +184,15 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", type=Path, help="finished meta-training run directories")
     ap.add_argument("--extra-seeds", type=int, default=24)
     ap.add_argument("--truth-seeds", type=int, default=32)
+    ap.add_argument("--candidates", type=int, default=5, help="the best validated means re-run per run")
     ap.add_argument("--name", default="selection_quickstart")
     add_publish_flag(ap)
     args = ap.parse_args()
-    docs = [d for run in args.runs if (d := evaluate_run(run, args.extra_seeds, args.truth_seeds))]
+    docs = [
+        d
+        for run in args.runs
+        if (d := evaluate_run(run, args.extra_seeds, args.truth_seeds, args.candidates))
+    ]
     if not docs:
         raise SystemExit("no run with validated ES means to measure")
     result = {
@@ -197,6 +202,7 @@ def main() -> None:
         "command": "python -m benchmarks.selection " + " ".join(str(r) for r in args.runs),
         "extra_seeds": args.extra_seeds,
         "truth_seeds": args.truth_seeds,
+        "candidates_per_run": args.candidates,
         **summarise(docs),
     }
     path = write(args.name, result, args.publish)
