@@ -57,6 +57,9 @@ def evaluate_run(run_dir: Path, extra: int, truth: int, candidates: int) -> dict
         doc = json.loads(cache.read_text())
         if (doc["extra_seeds"], doc["truth_seeds"], doc.get("candidates_kept")) == (extra, truth, candidates):
             return doc
+    if not (run_dir / "summary.json").exists():
+        print(f"{run_dir}: not finished; skipped")
+        return None
     cands = load_validated(run_dir)
     if len(cands) < 2:
         print(f"{run_dir}: {len(cands)} validated means kept; skipped")
