@@ -209,3 +209,19 @@ def test_ppo_two_updates(env):
         assert np.all(np.isfinite(v)), (name, v)
     assert np.all(np.asarray(metrics["episodes"]) > 0)
     assert state.obs.shape == (static.num_envs, 27)
+
+
+def test_validation_reads_brax_env_names_and_backends_from_the_installed_brax():
+    """Start-up validation reads them from brax's source (no import of brax); they are brax's own tables."""
+    import inspect
+
+    from brax import envs as brax_envs
+    from brax.envs import base
+
+    from openrl.config.registry import _brax_source_keys, brax_backends, brax_env_names
+
+    assert _brax_source_keys("envs/__init__.py", "_envs") == tuple(brax_envs._envs) == brax_env_names()
+    assert "ant" in brax_env_names()
+    source = inspect.getsource(base.PipelineEnv.__init__)
+    assert set(brax_backends()) >= {"generalized", "spring", "positional"}
+    assert all(f"'{b}'" in source for b in brax_backends())

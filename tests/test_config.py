@@ -449,3 +449,42 @@ def test_the_recorded_config_holds_the_values_the_run_uses():
 def test_a_misspelt_gymnax_id_fails_at_start_up(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(["experiment=ppo", "env=breakout", override])
+
+
+@pytest.mark.parametrize(
+    ("env", "override", "message"),
+    [
+        ("ant", "env.id=Ant", "env.id='Ant': not a brax environment; did you mean 'ant'? known: ant, fast, halfcheetah, hopper"),
+        ("ant", "env.backend=positonal", "env.backend='positonal': not a brax physics backend; did you mean 'positional'? known: generalized, spring, positional"),
+        ("gridworld", "env.level=labyrinht", "env.level='labyrinht': not a gridworld level type; did you mean 'labyrinth'? known: rand_all, rand_dense"),
+        ("gridworld", "env.id=GridWorld", "env.id='GridWorld': not the gridworld family's one environment (env.level selects the level); did you mean 'gridworld'? known: gridworld"),
+        ("deepsea", "env.id=Deepsea-bsuite", "env.id='Deepsea-bsuite': not a bsuite environment openrl builds; did you mean 'DeepSea-bsuite'? known: DeepSea-bsuite"),
+        ("deepsea_random", "env.id=deep_sea", "env.id='deep_sea': not the deepsea family's one environment; did you mean 'deepsea'? known: deepsea"),
+    ],
+)  # fmt: skip
+def test_a_wrong_env_id_or_level_fails_at_start_up_in_every_family(env, override, message):
+    """Each family's id (and gridworld's level) is checked against its known values before anything is
+    built: one line naming the field, the value, the closest allowed value and the allowed ones."""
+    with pytest.raises(ConfigError, match=re.escape(message)) as e:
+        load_config(["experiment=ppo", f"env={env}", override])
+    assert str(e.value).count("\n  - ") == 1, str(e.value)  # the one error, on one line
+
+
+def test_a_wrong_probe_kind_is_refused_by_its_family_check():
+    from openrl.config.registry import ENV_FAMILIES, PROBE_KINDS
+    from openrl.config.schema import ProbeEnvConfig
+
+    check = ENV_FAMILIES["probe"].check
+    assert all(check(ProbeEnvConfig(name=k, family="probe", id=k)) == [] for k in PROBE_KINDS)
+    (error,) = check(ProbeEnvConfig(name="p", family="probe", id="two-step"))
+    assert error.startswith(
+        "env.id='two-step': not a probe environment; did you mean 'two_step'? known: constant"
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_shipped_env_preset_passes_its_family_checks(env):
+    from openrl.config.registry import ENV_FAMILIES
+
+    _, cfg = load_config(["experiment=ppo", f"env={env}"])
+    assert list(ENV_FAMILIES[cfg.env.family].check(cfg.env)) == []

@@ -104,3 +104,17 @@ def test_the_pages_env_and_optimizer_compose_plan_and_run_their_settings(conf):
     _, adam = load_config(["experiment=ppo", "env=acrobot", "optimizer=adam"])
     row = yaml.safe_load(re.search(r"`(acrobot: \{[^`]*\})`", PAGE).group(1))["acrobot"]
     assert resolve_optimizer(adam.optimizer, "acrobot").lr == row["lr"]
+
+
+def test_the_pages_inline_sgd_commands_pass_once_its_steps_are_done(conf):
+    """The page's prose commands with its SGD (skipped by tests/test_docs_commands.py, where SGD is not
+    registered), with the preset's ``tuned:`` table holding a row for the default env as a reader's would."""
+    from test_docs_commands import WALKTHROUGH, assert_as_documented, inline_commands, run_check
+
+    sgd = yaml.safe_load((conf / "optimizer" / "sgd.yaml").read_text())
+    sgd["tuned"]["breakout"] = {"lr": 0.01, "momentum": 0.9, "anneal_lr": False}
+    (conf / "optimizer" / "sgd.yaml").write_text(yaml.safe_dump(sgd))
+    cmds = [c for c in inline_commands(["docs/extending.md"]) if any(WALKTHROUGH.search(a) for a in c.args)]
+    assert {c.prog for c in cmds} == {"openrl-train", "openrl-eval"}, cmds
+    for cmd in cmds:
+        assert_as_documented(cmd, *run_check(cmd, list(cmd.args)))

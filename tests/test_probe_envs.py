@@ -108,3 +108,10 @@ def test_probe_convergence_across_seeds(probe_run, kind):
         np.testing.assert_allclose(v[:, 1], 1.0, atol=TOL)
     if kind == "action_reward":
         assert np.all(np.asarray(jax.nn.softmax(logits)[:, 0, 0]) > 0.9)
+
+
+def test_validation_knows_every_probe_kind():
+    from openrl.config.registry import PROBE_KINDS
+    from openrl.envs.probe import PROBES
+
+    assert PROBE_KINDS == PROBES

@@ -398,26 +398,40 @@ def _gymnax_builtin_ids() -> tuple[str, ...]:
     return ()
 
 
+# Probe kinds (openrl.envs.probe.PROBES), Deep Sea ids: listed here so validation does not import jax.
+PROBE_KINDS = ("constant", "obs_reward", "two_step", "action_reward")
+BSUITE_IDS = ("DeepSea-bsuite",)  # the bsuite family passes Deep Sea's size and action-map settings
+
+
+def _not_one_of(field: str, value: Any, allowed: Iterable[str], what: str, known: Iterable[str] = ()) -> list[str]:  # fmt: skip
+    """``[]`` when ``value`` is allowed (or nothing is known to be), else the one-line error: the field, the
+    value, the closest allowed value and the allowed ones (``known``, when only some are worth listing)."""
+    allowed = tuple(allowed)
+    if not allowed or value in allowed:  # an unreadable list of ids is not the user's error
+        return []
+    close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return [f"{field}={value!r}: not {what}; {hint}known: {', '.join(tuple(known) or allowed)}"]
+
+
 def _check_gymnax(env: Any) -> list[str]:
     """``env.id`` is an id gymnax knows (a misspelt id otherwise fails only when the env is built)."""
     ids = gymnax_env_ids()
-    if not ids or env.id in ids:  # an unreadable registry is not the user's error
-        return []
-    close = difflib.get_close_matches(env.id, ids, n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}? " if close else ""
     suffix = "-MinAtar" if env.family == "minatar" else ""
-    known = ", ".join(i for i in ids if i.endswith(suffix))
-    return [f"env.id={env.id!r}: not a gymnax environment; {hint}known: {known}"]
+    return _not_one_of("env.id", env.id, ids, "a gymnax environment", (i for i in ids if i.endswith(suffix)))
 
 
 def _check_bsuite(env: Any) -> list[str]:
+    errors = _not_one_of("env.id", env.id, BSUITE_IDS, "a bsuite environment openrl builds")
     if env.size is None or env.size < 1:
-        return [f"env.size={env.size!r}: Deep Sea needs a positive integer size"]
-    return []
+        errors.append(f"env.size={env.size!r}: Deep Sea needs a positive integer size")
+    return errors
 
 
 def _check_deepsea(env: Any) -> list[str]:
     """openrl's Deep Sea: sizes fit the padded observation (``max_size``) and the range is not empty."""
+    if wrong := _not_one_of("env.id", env.id, ("deepsea",), "the deepsea family's one environment"):
+        return wrong
     if env.max_size < 1:
         return [f"env.max_size={env.max_size}: must be a positive integer"]
     if env.size is not None:
@@ -434,16 +448,63 @@ def _check_deepsea(env: Any) -> list[str]:
     return errors
 
 
+def brax_env_names() -> tuple[str, ...]:
+    """The names ``brax.envs.get_environment`` accepts, without importing brax (jax, mujoco) unless it
+    already is: the keys of its ``_envs`` table, read from the source; once imported, the live table (which
+    includes environments registered at run time)."""
+    import sys
+
+    live = sys.modules.get("brax.envs")
+    if live is not None and isinstance(getattr(live, "_envs", None), dict):
+        return tuple(live._envs)
+    return _brax_source_keys("envs/__init__.py", "_envs")
+
+
+def brax_backends() -> tuple[str, ...]:
+    """The physics backends brax's ``PipelineEnv`` accepts (its ``pipeline`` table), read from the source."""
+    return _brax_source_keys("envs/base.py", "pipeline")
+
+
+@functools.cache
+def _brax_source_keys(module: str, name: str) -> tuple[str, ...]:
+    """The string keys of the dict literal assigned to ``name`` in brax's ``module`` (``()`` if unreadable)."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec("brax")
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    try:
+        tree = ast.parse(Path(spec.submodule_search_locations[0], module).read_text())
+    except (OSError, SyntaxError):
+        return ()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+            and isinstance(node.value, ast.Dict)
+        ):
+            return tuple(k.value for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str))  # fmt: skip
+    return ()
+
+
 def _check_brax(env: Any) -> list[str]:
+    """``env.id`` is a brax environment name and ``env.backend`` a brax physics backend."""
+    errors = _not_one_of("env.id", env.id, brax_env_names(), "a brax environment")
+    errors += _not_one_of("env.backend", env.backend, brax_backends(), "a brax physics backend")
     if env.episode_length <= 0:
-        return [f"env.episode_length={env.episode_length}: must be positive"]
-    return []
+        errors.append(f"env.episode_length={env.episode_length}: must be positive")
+    return errors
+
+
+def _check_probe(env: Any) -> list[str]:
+    return _not_one_of("env.id", env.id, PROBE_KINDS, "a probe environment")
 
 
 def _check_gridworld(env: Any) -> list[str]:
-    if env.level not in GRIDWORLD_LEVELS:
-        return [f"env.level={env.level!r}: allowed values are {', '.join(GRIDWORLD_LEVELS)}"]
-    return []
+    """``env.level`` selects the level type; ``env.id`` names the family's one environment."""
+    errors = _not_one_of("env.id", env.id, ("gridworld",), "the gridworld family's one environment (env.level selects the level)")  # fmt: skip
+    return errors + _not_one_of("env.level", env.level, GRIDWORLD_LEVELS, "a gridworld level type")
 
 
 for _family in (
@@ -452,7 +513,7 @@ for _family in (
     EnvFamily("brax", BraxEnvConfig, "openrl.envs.factory:build_brax", _check_brax),
     EnvFamily("bsuite", BsuiteEnvConfig, "openrl.envs.factory:build_bsuite", _check_bsuite),
     EnvFamily("deepsea", DeepSeaEnvConfig, "openrl.envs.factory:build_deepsea", _check_deepsea),
-    EnvFamily("probe", ProbeEnvConfig, "openrl.envs.factory:build_probe"),
+    EnvFamily("probe", ProbeEnvConfig, "openrl.envs.factory:build_probe", _check_probe),
     EnvFamily("gridworld", GridworldEnvConfig, "openrl.envs.factory:build_gridworld", _check_gridworld),
 ):
     register_env_family(_family)
@@ -486,9 +547,14 @@ for _opt in (
     register_optimizer(_opt)
 
 __all__ = [
+    "BSUITE_IDS",
     "ENV_FAMILIES",
     "GRIDWORLD_LEVELS",
+    "PROBE_KINDS",
+    "brax_backends",
+    "brax_env_names",
     "env_field_families",
+    "gymnax_env_ids",
     "KINDS",
     "OPTIMIZERS",
     "EnvFamily",
