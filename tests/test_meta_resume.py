@@ -151,7 +151,8 @@ def test_kill_and_resume_is_bitwise_identical(reference, tmp_path, env):
     resumed = _run(run_dir, env)  # the very same command
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert "resumed from" in resumed.stdout + resumed.stderr
-    for name in ("latest/optimizer.npy", "best/optimizer.npy"):
+    validated = [f"validated/gen{g:05d}/optimizer.npy" for g in (0, 2, 4, 6)]  # every validated mean
+    for name in ("latest/optimizer.npy", "best/optimizer.npy", *validated):
         assert (run_dir / name).read_bytes() == (ref_dir / name).read_bytes(), name
     a, b = (json.loads((d / "summary.json").read_text()) for d in (ref_dir, run_dir))
     assert a["validation"] == b["validation"] and a["best_generation"] == b["best_generation"]
@@ -218,7 +219,8 @@ def test_every_strategy_resumes_bitwise_after_sigkill(strategy, tmp_path, env):
     resumed = _run(run_dir, env, f"es={strategy}")
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert "resumed from" in resumed.stdout + resumed.stderr
-    for name in ("latest/optimizer.npy", "best/optimizer.npy"):
+    validated = [f"validated/gen{g:05d}/optimizer.npy" for g in (0, 2, 4, 6)]  # every validated mean
+    for name in ("latest/optimizer.npy", "best/optimizer.npy", *validated):
         assert (run_dir / name).read_bytes() == (ref_dir / name).read_bytes(), name
     a, b = (json.loads((d / "summary.json").read_text()) for d in (ref_dir, run_dir))
     assert a["validation"] == b["validation"] and a["fitness_history"] == b["fitness_history"]
