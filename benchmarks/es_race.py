@@ -51,13 +51,12 @@ TRACKS: dict[str, dict[str, Any]] = {
     "quickstart": {
         "base": ("experiment=quickstart",),
         "entries": (
-            Entry(
-                "open_es", ("es=open_es",)
-            ),  # the quickstart's own settings: sigma 0.1, lr 0.1, decays 0.99
+            # the quickstart's ES settings (sigma 0.1, lr 0.1, decays 0.99) from the authors' zero start
+            Entry("open_es", ("es=open_es", "meta.init=zeros")),
             Entry("pgpe", ("es=pgpe", "es.sigma_init=0.1", "es.lr=0.1", "es.lr_decay=0.99")),
             Entry("snes", ("es=snes", "es.sigma_init=0.1")),
             Entry("sep_cma_es", ("es=sep_cma_es", "es.sigma_init=0.1")),
-            Entry("open_es_random_init", ("es=open_es", "meta.init=random")),
+            Entry("open_es_random_init", ("es=open_es", "meta.init=random")),  # the quickstart itself
             # a random start is already near Adam's level on CartPole; smaller steps to climb from there
             Entry(
                 "open_es_random_init_sigma0.03",
