@@ -367,6 +367,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "rebaseline-headline": rebaseline_headline,
     "quickstart-spread": quickstart_spread,
     "es-race-quickstart": lambda: es_race("quickstart"),
+    "selection-quickstart": selection,
     "meta-cost": meta_cost,
     "meta-cost-detail": meta_cost_detail,
     "meta-scaling": meta_scaling,

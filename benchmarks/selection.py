@@ -206,6 +206,7 @@ def main() -> None:
         "extra_seeds": args.extra_seeds,
         "truth_seeds": args.truth_seeds,
         "candidates_per_run": args.candidates,
+        "cpu_s": sum(d["cpu_s"] for d in docs),  # the re-runs, summed over runs (cached runs included)
         **summarise(docs),
     }
     path = write(args.name, result, args.publish)
