@@ -59,16 +59,21 @@ def test_probe_of_adam_against_itself_is_one_and_of_zero_open_is_zero():
     assert 0.01 < ratio < 100  # the flax initialisation moves the agent at Adam's order of magnitude
 
 
+# The smoke run also picks its finished optimizer with meta.selection=top_k (checked at the end): one
+# compiled meta-training run serves both tests.
+SMOKE_TOP_K = [*SMOKE, "meta.selection=top_k", "meta.selection_top_k=2", "meta.selection_seeds=2"]
+
+
 def test_zero_start_smoke_run_logs_diagnostics_and_warns_once(tmp_path, caplog):
     from omegaconf import OmegaConf
 
     from openrl.config import apply_budget
     from openrl.jobs import meta as setup
 
-    raw, cfg = load_config(SMOKE)
-    resolved = OmegaConf.to_container(apply_budget(raw, SMOKE), resolve=True)
+    raw, cfg = load_config(SMOKE_TOP_K)
+    resolved = OmegaConf.to_container(apply_budget(raw, SMOKE_TOP_K), resolve=True)
     with caplog.at_level("WARNING"):
-        setup.run(meta_job(cfg, SMOKE), tmp_path, resolved)
+        setup.run(meta_job(cfg, SMOKE_TOP_K), tmp_path, resolved)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     theta = [r["diag/theta_abs_mean"] for r in rows if "diag/theta_abs_mean" in r]
     ratios = [r["diag/update_ratio"] for r in rows if "diag/update_ratio" in r]
@@ -102,6 +107,10 @@ def test_zero_start_smoke_run_logs_diagnostics_and_warns_once(tmp_path, caplog):
     assert [v["generation"] for v in rec["validation"]] == [0, 1, 2]
     assert rec["adam_mean"]["breakout"] == final["adam_mean"]
     assert rec["final_evaluation"]["breakout"]["adam_iqm"] == final["intervals"]["Adam (tuned)"]["iqm"]
+
+    from test_selection import check_top_k_run
+
+    check_top_k_run(tmp_path, cfg, SMOKE_TOP_K, summary)
 
 
 @needs_weights

@@ -64,33 +64,26 @@ def test_bad_selection_settings_fail_at_start_up(override, message):
         load_config([*SMOKE, override])
 
 
-def test_top_k_run_keeps_every_validated_mean_and_finishes_with_the_re_run_winner(tmp_path):
-    from omegaconf import OmegaConf
-
-    from openrl.config import apply_budget
-    from openrl.jobs import meta as setup
+def check_top_k_run(run_dir, cfg, overrides: list[str], summary: dict) -> None:
+    """A finished ``meta.selection=top_k`` run (``selection_top_k=2``, ``selection_seeds=2``): every validated
+    mean was kept and ``best/`` is the re-run winner, whose recorded fresh score re-running reproduces.
+    Called by tests/test_meta_diagnostics.py on its smoke run (one compiled meta-training run for both)."""
     from openrl.jobs.meta import build_meta
 
-    overrides = [*SMOKE, "meta.selection=top_k", "meta.selection_top_k=2", "meta.selection_seeds=2"]
-    raw, cfg = load_config(overrides)
-    resolved = OmegaConf.to_container(apply_budget(raw, overrides), resolve=True)
-    setup.run(meta_job(cfg, overrides), tmp_path, resolved)
-    summary = json.loads((tmp_path / "summary.json").read_text())
-
-    cands = selection.load_validated(tmp_path)
+    cands = selection.load_validated(run_dir)
     assert [c.generation for c in cands] == [h["generation"] for h in summary["validation"]] == [0, 1, 2]
     assert [c.score for c in cands] == [h["score"] for h in summary["validation"]]
     assert all(c.returns.shape == (cfg.meta.validation_seeds, 1) for c in cands)
 
-    table = json.loads((tmp_path / "selection.json").read_text())
+    table = json.loads((run_dir / "selection.json").read_text())
     assert table == summary["selection"] and len(table["candidates"]) == 2
     chosen = table["chosen_generation"]
     assert chosen in [c.generation for c in selection.top_k(cands, 2)]
-    best = np.load(tmp_path / "best" / "optimizer.npy")
+    best = np.load(run_dir / "best" / "optimizer.npy")
     np.testing.assert_array_equal(best, next(c.flat for c in cands if c.generation == chosen))
-    assert json.loads((tmp_path / "best" / "meta.json").read_text())["generation"] == chosen
+    assert json.loads((run_dir / "best" / "meta.json").read_text())["generation"] == chosen
     assert "learned (selected)" in summary["final_evaluation"]["breakout"]["intervals"] or np.array_equal(
-        best, np.load(tmp_path / "latest" / "optimizer.npy")
+        best, np.load(run_dir / "latest" / "optimizer.npy")
     )
 
     # the fresh seeds are PRNGKey(30000 + seed): re-running the winner there gives the recorded score
