@@ -421,6 +421,13 @@ def test_checkpoint_from_another_config_is_refused_naming_the_key(tmp_path):
     tolerant = {**CFG, "es": {**CFG["es"], "num_generations": 20}, "logger": {"wandb_mode": "offline"}}
     assert config_differences(CFG, tolerant) == []
     assert MetaCheckpointer(d).restore_latest(_state(0), tolerant)[2] == 3
+    # the rule picking the finished optimizer acts after the last generation: a run may resume under
+    # another one, and a checkpoint written before meta.selection existed resumes
+    picked = {
+        **CFG,
+        "meta": {**CFG.get("meta", {}), "selection": "top_k", "selection_top_k": 3, "selection_seeds": 16},
+    }
+    assert config_differences(CFG, picked) == []
 
 
 def test_no_readable_checkpoint_is_an_error_and_deletes_nothing(tmp_path):

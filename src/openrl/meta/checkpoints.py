@@ -39,6 +39,10 @@ RESUME_TOLERANT = (
     "meta.resume",
     "meta.checkpoint_every",
     "meta.keep_checkpoints",
+    # which validated mean is finished is decided after the last generation, from the kept validated/ means
+    "meta.selection",
+    "meta.selection_top_k",
+    "meta.selection_seeds",
     # how the processes were launched (each process has its own process_id; the numbers do not depend on it)
     "meta.distributed",
     "meta.coordinator_address",
