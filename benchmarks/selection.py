@@ -38,6 +38,7 @@ from benchmarks.common import add_publish_flag, cpu_seconds, machine, write
 from openrl.builders import build_trainer
 from openrl.config import load_config, meta_job
 from openrl.meta.selection import load_validated, top_k
+from openrl.ppo.train import final_returns
 
 EXTRA_KEY_BASE = 50_000  # extra selection seeds: PRNGKey(50000 + meta seed)
 TRUTH_KEY_BASE = 60_000  # truth seeds: PRNGKey(60000 + meta seed); both disjoint from the run's own keys
@@ -77,9 +78,7 @@ def evaluate_run(run_dir: Path, extra: int, truth: int, candidates: int) -> dict
     extra_keys = jax.random.split(jax.random.PRNGKey(EXTRA_KEY_BASE + cfg.seed), extra)
     truth_keys = jax.random.split(jax.random.PRNGKey(TRUTH_KEY_BASE + cfg.seed), truth)
     keys = jax.numpy.concatenate([extra_keys, truth_keys])
-    learned = jax.jit(
-        jax.vmap(lambda rp, k: task.trainer.train(k, rp, task.hp)[1]["final_return"][-1], in_axes=(None, 0))
-    )
+    learned = jax.jit(lambda rp, ks: final_returns(task.trainer, ks, rp, task.hp))
     t0, c0 = time.perf_counter(), cpu_seconds()
     rows = []
     for c in pool:
@@ -95,7 +94,7 @@ def evaluate_run(run_dir: Path, extra: int, truth: int, candidates: int) -> dict
         )
         print(f"{run_dir}: gen {c.generation}: val {c.score:.1f}, truth {out[extra:].mean():.1f}", flush=True)
     adam_trainer, adam_rp, adam_hp = build_trainer(job.adam[0])
-    adam = jax.jit(jax.vmap(lambda k: adam_trainer.train(k, adam_rp, adam_hp)[1]["final_return"][-1]))
+    adam = jax.jit(lambda ks: final_returns(adam_trainer, ks, adam_rp, adam_hp))
     doc = {
         "run": str(run_dir),
         "command": "openrl-train " + " ".join(overrides),

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from openrl.optimizers.base import Params, UpdateContext
-from openrl.ppo.train import PPOHParams, PPOTrainer
+from openrl.ppo.train import PPOHParams, PPOTrainer, final_returns
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +112,7 @@ class Diagnostics:
         out = []
         for i, b in enumerate(self.baselines):
             keys = jax.random.split(jax.random.fold_in(key, i), num_seeds)
-            run = jax.jit(
-                jax.vmap(lambda k, b=b: b.trainer.train(k, b.rule_params, b.hp)[1]["final_return"][-1])
-            )
+            run = jax.jit(lambda ks, b=b: final_returns(b.trainer, ks, b.rule_params, b.hp))
             out.append(np.asarray(run(keys)))
         return np.stack(out, axis=-1)
 

@@ -25,7 +25,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from openrl.config.registry import ES_STRATEGIES
 from openrl.meta import fitness as F
 from openrl.meta.strategies import ESAlgorithm
-from openrl.ppo.train import PPOHParams, PPOTrainer
+from openrl.ppo.train import PPOHParams, PPOTrainer, final_returns
 
 
 def _strong(tree: Any) -> Any:
@@ -99,7 +99,7 @@ class MetaTrainer:
 
     def _member_return(self, task: Task, rule_params: Any, keys: jax.Array) -> jax.Array:
         """Mean final return of ``rule_params`` over the rollouts ``keys``."""
-        returns = jax.vmap(lambda k: task.trainer.train(k, rule_params, task.hp)[1]["final_return"][-1])(keys)
+        returns = final_returns(task.trainer, keys, rule_params, task.hp)
         return jnp.mean(returns)
 
     def pair_keys(self, key: jax.Array) -> jax.Array:
@@ -171,9 +171,5 @@ class MetaTrainer:
         out = []
         for i, task in enumerate(self.tasks):
             keys = jax.random.split(jax.random.fold_in(key, i), num_seeds)
-            out.append(
-                jax.vmap(
-                    lambda k, task=task: task.trainer.train(k, rule_params, task.hp)[1]["final_return"][-1]
-                )(keys)
-            )
+            out.append(final_returns(task.trainer, keys, rule_params, task.hp))
         return jnp.stack(out, axis=-1)

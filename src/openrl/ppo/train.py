@@ -389,3 +389,9 @@ class PPOTrainer:
         """A whole training run: ``(final RunnerState, per-update metrics)``. Pure; vmap over seeds."""
         hp = PPOHParams() if hp is None else hp
         return self.run(self.init(rng), rule_params, hp, self.static.num_updates)
+
+
+def final_returns(trainer: Any, keys: jax.Array, rule_params: Any, hp: Any = None) -> jax.Array:
+    """The final return of one whole ``trainer.train`` run per key (``keys``: ``(seeds, 2)``), vmapped: what
+    ES fitness, validation and the selection re-runs score. Any object with ``train`` (test stand-ins)."""
+    return jax.vmap(lambda k: trainer.train(k, rule_params, hp)[1]["final_return"][-1])(keys)
