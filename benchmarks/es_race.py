@@ -69,10 +69,11 @@ TRACKS: dict[str, dict[str, Any]] = {
     "fig5_cpu": {
         "base": ("experiment=ablation_breakout", "budget=cpu"),
         "entries": (
-            Entry("open_es", ("es=open_es",)),
+            Entry("open_es", ("es=open_es", "meta.init=zeros")),
             Entry("pgpe", ("es=pgpe", "es.sigma_init=0.1", "es.lr=0.1", "es.lr_decay=0.99")),
             Entry("snes", ("es=snes", "es.sigma_init=0.1")),
             Entry("sep_cma_es", ("es=sep_cma_es", "es.sigma_init=0.1")),
+            Entry("open_es_random_init", ("es=open_es", "meta.init=random")),  # the quickstart's winner
         ),
     },
 }

@@ -428,6 +428,15 @@ def test_checkpoint_from_another_config_is_refused_naming_the_key(tmp_path):
         "meta": {**CFG.get("meta", {}), "selection": "top_k", "selection_top_k": 3, "selection_seeds": 16},
     }
     assert config_differences(CFG, picked) == []
+    # meta.init: null means zeros (weights when init_weights is set): spelling it out is no change ...
+    meta = CFG.get("meta", {})
+    assert config_differences(CFG, {**CFG, "meta": {**meta, "init": "zeros"}}) == []
+    weights = {**CFG, "meta": {**meta, "init": None, "init_weights": "w.npy"}}
+    assert config_differences(weights, {**CFG, "meta": {**meta, "init": "weights", "init_weights": "w.npy"}}) == []
+    # ... but another start is
+    assert config_differences(CFG, {**CFG, "meta": {**meta, "init": "random"}}) == [
+        "meta.init: checkpoint has 'zeros', this run has 'random'"
+    ]
 
 
 def test_no_readable_checkpoint_is_an_error_and_deletes_nothing(tmp_path):

@@ -63,8 +63,20 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _effective(flat: dict[str, Any]) -> dict[str, Any]:
+    """Settings whose null means a concrete value, written as that value.
+
+    ``meta.init: null`` means ``weights`` when ``meta.init_weights`` is set, else ``zeros``: a run started
+    with the null (or before the field existed) resumes when the value is now spelled out, and vice versa.
+    """
+    out = dict(flat)
+    if out.get("meta.init") is None:
+        out["meta.init"] = "weights" if out.get("meta.init_weights") else "zeros"
+    return out
+
+
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    a, b = _flatten(saved), _flatten(current)
+    a, b = _effective(_flatten(saved)), _effective(_flatten(current))
     diffs = []
     for k in sorted(set(a) | set(b)):
         if any(k == t or k.startswith(t + ".") for t in RESUME_TOLERANT) or k.startswith("hydra"):
