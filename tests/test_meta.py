@@ -432,7 +432,10 @@ def test_checkpoint_from_another_config_is_refused_naming_the_key(tmp_path):
     meta = CFG.get("meta", {})
     assert config_differences(CFG, {**CFG, "meta": {**meta, "init": "zeros"}}) == []
     weights = {**CFG, "meta": {**meta, "init": None, "init_weights": "w.npy"}}
-    assert config_differences(weights, {**CFG, "meta": {**meta, "init": "weights", "init_weights": "w.npy"}}) == []
+    assert (
+        config_differences(weights, {**CFG, "meta": {**meta, "init": "weights", "init_weights": "w.npy"}})
+        == []
+    )
     # ... but another start is
     assert config_differences(CFG, {**CFG, "meta": {**meta, "init": "random"}}) == [
         "meta.init: checkpoint has 'zeros', this run has 'random'"
