@@ -194,4 +194,11 @@ def test_cpu_budget_changes_only_what_it_says():
     assert (paper.es.sigma_init, paper.es.lr, paper.es.population_size) == (0.03, 0.03, 64)  # faithful
     assert (cpu.es.sigma_init, cpu.es.lr, cpu.es.sigma_decay, cpu.es.lr_decay) == (0.1, 0.1, 0.99, 0.99)
     assert cpu.es.population_size == 8 and cpu.ppo.total_timesteps == paper.ppo.total_timesteps == 200_000
-    assert paper.meta.init is None and cpu.meta.init is None  # both start from zeros
+    assert paper.meta.init is None  # the paper's zero start
+    assert cpu.meta.init == "random"  # the race's winner (docs/meta-training.md)
+    # a warm start on the command line replaces the preset's start; an explicit meta.init wins as usual
+    warm = ["experiment=ablation_breakout", "budget=cpu", "meta.init_weights=pretrained:breakout_OPEN"]
+    _, started = load_config(warm)
+    assert started.meta.init is None and started.meta.init_weights == "pretrained:breakout_OPEN"
+    _, zeros = load_config(["experiment=ablation_breakout", "budget=cpu", "meta.init=zeros"])
+    assert zeros.meta.init == "zeros"

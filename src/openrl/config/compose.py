@@ -57,6 +57,8 @@ def apply_budget(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -
 
     Precedence: ``conf/es/<strategy>.yaml`` < the experiment's ``es_settings[<strategy>]`` < budget preset
     < explicit command-line overrides (so ``budget=small es.population_size=8`` runs a population of 8).
+    ``meta.init_weights`` on the command line also replaces the preset's ``meta.init`` (a warm start is a
+    start: ``budget=cpu meta.init_weights=...`` starts from the file, not the preset's random start).
     A preset's ``es.<field>`` values belong to the strategy it runs (its ``es`` key, else the experiment's);
     with another strategy chosen on the command line (``es=snes``), the fields that strategy does not have
     are left out. The composed config is not modified; the returned copy is what runs (and what is saved
@@ -91,6 +93,8 @@ def apply_budget(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -
     for k, v in preset.items():
         if k.startswith("es.") and k[3:] not in es_fields and "es" in explicit:
             continue  # another strategy's setting: es= on the command line replaced that strategy
+        if k == "meta.init" and "meta.init_weights" in explicit:
+            continue  # a warm start on the command line replaces the preset's start
         entries[k] = v
     entries = {k: v for k, v in entries.items() if k not in explicit}
     if not entries:
