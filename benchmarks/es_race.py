@@ -138,6 +138,7 @@ def run_row(rec: dict[str, Any]) -> dict[str, Any]:
         "final_learned_mean": final["learned_mean"],
         "final_adam_mean": final["adam_mean"],
         "p_learned_beats_adam": final["p_learned_beats_adam"],
+        "adam_settings": final.get("adam_settings"),
         "cpu_s": rec["cpu_s"],
         "wall_s": rec["wall_s"],
         "command": rec["command"],

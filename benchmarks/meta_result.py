@@ -42,6 +42,7 @@ def record(run_dir: Path) -> dict:
             "intervals": iv,
             "p_learned_beats_adam": r["p_learned_beats_adam"],
             "last_mean_mean": r.get("last_mean_mean"),
+            "adam_settings": r.get("adam_settings"),  # which Adam judged it (None: runs before it was kept)
         }
     return {
         "command": "openrl-train " + " ".join(o for o in overrides if not o.startswith("hydra.")),
