@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 
+from openrl.meta.init import init_kind
 from openrl.runs.checkpoint import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -64,15 +66,11 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _effective(flat: dict[str, Any]) -> dict[str, Any]:
-    """Settings whose null means a concrete value, written as that value.
-
-    ``meta.init: null`` means ``weights`` when ``meta.init_weights`` is set, else ``zeros``: a run started
-    with the null (or before the field existed) resumes when the value is now spelled out, and vice versa.
-    """
-    out = dict(flat)
-    if out.get("meta.init") is None:
-        out["meta.init"] = "weights" if out.get("meta.init_weights") else "zeros"
-    return out
+    """Settings whose null means a concrete value, written as that value (``meta.init``, resolved as
+    ``openrl.meta.init.init_kind`` resolves it): a run started with the null, or before the field existed,
+    resumes when the value is now spelled out, and vice versa."""
+    meta = SimpleNamespace(init=flat.get("meta.init"), init_weights=flat.get("meta.init_weights"))
+    return {**flat, "meta.init": init_kind(meta)}
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
