@@ -13,6 +13,7 @@ Adam's, the best validation, the final held-out IQM with its 95% CI and P(learne
     python -m benchmarks.es_race --track quickstart                  # run (or resume) the whole track
     python -m benchmarks.es_race --track quickstart --seeds 0 1 2 --only open_es snes
     python -m benchmarks.es_race --track quickstart --report-only --publish
+    python -m benchmarks.es_race --track fig5_gpu --seeds 0 --deadline 480  # one device call's share
 
 Results go to ``outputs/es_race/<track>/`` (runs, ``es_race_<track>.json``, ``es_race_<track>.png``);
 ``--publish`` also writes the JSON to ``benchmarks/results/`` and the PNG to ``docs/figures/``.
@@ -77,19 +78,30 @@ TRACKS: dict[str, dict[str, Any]] = {
         ),
     },
 }
+# The Fig. 5 task at the paper's population (64) on one GPU, for as long as the device time allows (run it
+# with --deadline, call after call; benchmarks/gpu_paper_items.sh ITEMS=race): the CPU race's winner and the
+# strategy that came closest to it on the quickstart, with the fig5_cpu track's settings otherwise.
+TRACKS["fig5_gpu"] = {
+    "base": (*TRACKS["fig5_cpu"]["base"], "es.population_size=64", "es.num_generations=250"),
+    "entries": tuple(
+        next(e for e in TRACKS["fig5_cpu"]["entries"] if e.label == label)
+        for label in ("open_es_random_init", "pgpe")  # in this order: the winner first
+    ),
+}
 
 
 def run_dir(out: Path, entry: Entry, seed: int) -> Path:
     return out / "runs" / entry.label / f"seed{seed}"
 
 
-def command(track: str, entry: Entry, seed: int, directory: Path) -> list[str]:
+def command(track: str, entry: Entry, seed: int, directory: Path, extra: tuple[str, ...] = ()) -> list[str]:
     script = Path(sys.executable).parent / "openrl-train"
     exe = [str(script)] if script.exists() else [sys.executable, "-m", "openrl.cli.train"]
     return [
         *exe,
         *TRACKS[track]["base"],
         *entry.overrides,
+        *extra,
         f"seed={seed}",
         "logger=disabled",
         "progress=false",
@@ -97,21 +109,71 @@ def command(track: str, entry: Entry, seed: int, directory: Path) -> list[str]:
     ]
 
 
-def run(track: str, entries: list[Entry], seeds: list[int], out: Path) -> None:
-    for seed in seeds:
-        for entry in entries:
-            d = run_dir(out, entry, seed)
-            if (d / "summary.json").exists():
+def run(
+    track: str,
+    entries: list[Entry],
+    seeds: list[int],
+    out: Path,
+    deadline_s: float | None = None,
+    extra: tuple[str, ...] = (),
+) -> None:
+    """Runs every unfinished (entry, seed) in turn. With ``deadline_s`` each gets an equal share of the
+    seconds left and is stopped (SIGKILL) when its share is spent: the next call resumes it exactly from its
+    last checkpoint (written every generation), so a race longer than one call advances all its runs."""
+    t0 = time.monotonic()
+    pending = [
+        (seed, entry)
+        for seed in seeds
+        for entry in entries
+        if not (run_dir(out, entry, seed) / "summary.json").exists()
+    ]
+    for i, (seed, entry) in enumerate(pending):
+        d = run_dir(out, entry, seed)
+        share = None
+        if deadline_s is not None:
+            share = (deadline_s - (time.monotonic() - t0)) / (len(pending) - i)
+            if share <= 0:
+                print(f"deadline reached: {entry.label} seed {seed} not started", flush=True)
                 continue
-            cmd = command(track, entry, seed, d)
-            print(f"[{time.strftime('%H:%M:%S')}] {entry.label} seed {seed}: {' '.join(cmd[1:])}", flush=True)
-            d.mkdir(parents=True, exist_ok=True)
-            with open(d / "race.log", "a") as log:
-                proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-            status = (
-                "done" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}, see {d / 'race.log'})"
-            )
-            print(f"[{time.strftime('%H:%M:%S')}] {entry.label} seed {seed}: {status}", flush=True)
+        cmd = command(track, entry, seed, d, extra)
+        print(f"[{time.strftime('%H:%M:%S')}] {entry.label} seed {seed}: {' '.join(cmd[1:])}", flush=True)
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / "race.log", "a") as log:
+            try:
+                proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, timeout=share)
+                status = (
+                    "done"
+                    if proc.returncode == 0
+                    else f"FAILED (exit {proc.returncode}, see {d / 'race.log'})"
+                )
+            except subprocess.TimeoutExpired:
+                status = f"stopped after its {share:.0f} s share (resumes from its last checkpoint)"
+        print(f"[{time.strftime('%H:%M:%S')}] {entry.label} seed {seed}: {status}", flush=True)
+
+
+def progress(d: Path) -> dict[str, Any] | None:
+    """What an unfinished run has done so far, from its ``metrics.jsonl``: generations, seconds per
+    generation (median) and the validation curve against Adam's on the same seeds; None before any."""
+    path = d / "metrics.jsonl"
+    if not path.exists():
+        return None
+    by_step: dict[int, dict[str, Any]] = {}
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a kill
+            continue
+        by_step.setdefault(int(row["step"]), {}).update(row)  # a generation redone after a resume: the last
+    gen_s = [r["time/generation_s"] for r in by_step.values() if "time/generation_s" in r]
+    adam = [r["val/adam_score"] for r in by_step.values() if "val/adam_score" in r]
+    if not gen_s:
+        return None
+    return {
+        "generations": max(s for s, r in by_step.items() if "time/generation_s" in r),
+        "seconds_per_generation": _median(gen_s),
+        "validation": [[s, r["val/score"]] for s, r in sorted(by_step.items()) if "val/score" in r],
+        "validation_adam": adam[-1] if adam else None,
+    }
 
 
 def generations_to_adam(rec: dict[str, Any]) -> int | None:
@@ -147,12 +209,15 @@ def run_row(rec: dict[str, Any]) -> dict[str, Any]:
 
 def collect(track: str, entries: list[Entry], seeds: list[int], out: Path) -> dict[str, Any]:
     table: dict[str, Any] = {}
+    unfinished: dict[str, Any] = {}
     for entry in entries:
         runs = {}
         for seed in seeds:
             d = run_dir(out, entry, seed)
             if (d / "summary.json").exists():
                 runs[str(seed)] = run_row(record(d))
+            elif (p := progress(d)) is not None:
+                unfinished.setdefault(entry.label, {})[str(seed)] = p
         if not runs:
             continue
         rows = list(runs.values())
@@ -177,6 +242,7 @@ def collect(track: str, entries: list[Entry], seeds: list[int], out: Path) -> di
         "base": list(TRACKS[track]["base"]),
         "budget_note": "every run of a track: the same population x generations x T (the base's)",
         "entries": table,
+        "unfinished": unfinished,  # runs still going: generations so far, s/generation, validation so far
         "machine": machine(),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -203,7 +269,7 @@ def _median(values: list[float]) -> float | None:
 
 def plot(result: dict[str, Any], path: Path) -> Path:
     """Validation curves relative to tuned Adam on the same seeds: per strategy the median over meta seeds
-    and the range (shaded); the dashed line at 1 is Adam."""
+    and the range (shaded), runs still going dotted; the dashed line at 1 is Adam."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -220,6 +286,13 @@ def plot(result: dict[str, Any], path: Path) -> Path:
         med = np.median(ys, axis=0)
         (line,) = ax.plot(gens, med, label=f"{label} ({len(ys)} seeds)")
         ax.fill_between(gens, ys.min(axis=0), ys.max(axis=0), color=line.get_color(), alpha=0.15)
+    for label, runs in result.get("unfinished", {}).items():
+        for seed, r in runs.items():
+            if r["validation"] and r["validation_adam"]:
+                v = np.asarray(r["validation"], float)
+                ax.plot(
+                    v[:, 0], v[:, 1] / r["validation_adam"], ls=":", label=f"{label} seed {seed} (running)"
+                )
     ax.axhline(1.0, color="k", ls="--", lw=1, label="tuned Adam (same seeds)")
     ax.set_xlabel("generation")
     ax.set_ylabel("validation return / Adam's")
@@ -240,6 +313,20 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="default: outputs/es_race/<track>")
     ap.add_argument("--report-only", action="store_true", help="collect finished runs, run nothing")
     ap.add_argument("--publish", action="store_true", help="also write benchmarks/results/ and docs/figures/")
+    ap.add_argument(
+        "--deadline",
+        type=float,
+        default=None,
+        help="seconds for this call, shared equally by the unfinished runs; a run stopped by its share "
+        "resumes from its last checkpoint on the next call",
+    )
+    ap.add_argument(
+        "--extra",
+        nargs="+",
+        default=[],
+        help="Hydra overrides appended to every run's command (e.g. meta.final_eval_seeds=4); a run resumes "
+        "only with the overrides it started with",
+    )
     args = ap.parse_args()
     entries = [e for e in TRACKS[args.track]["entries"] if args.only is None or e.label in args.only]
     unknown = set(args.only or ()) - {e.label for e in TRACKS[args.track]["entries"]}
@@ -248,12 +335,12 @@ def main() -> None:
     out = args.out or ROOT / "outputs" / "es_race" / args.track
     os.environ.setdefault("WANDB_MODE", "disabled")
     if not args.report_only:
-        run(args.track, entries, args.seeds, out)
+        run(args.track, entries, args.seeds, out, args.deadline, tuple(args.extra))
     result = collect(args.track, entries, args.seeds, out)
     name = f"es_race_{args.track}"
     path = out / f"{name}.json"
     path.write_text(json.dumps(result, indent=2))
-    png = plot(result, out / f"{name}.png") if result["entries"] else None
+    png = plot(result, out / f"{name}.png") if result["entries"] or result["unfinished"] else None
     for label, e in result["entries"].items():
         print(
             f"{label:22s} seeds {e['seeds']}  reached Adam {e['reached_adam']}/{e['seeds']} "
@@ -261,6 +348,14 @@ def main() -> None:
             f"final IQM {e['median_final_iqm']:.1f} vs Adam {e['median_adam_iqm']:.1f}  "
             f"P {e['mean_p_learned_beats_adam']:.2f}  CPU-s {e['median_cpu_s']:.0f}"
         )
+    for label, runs in result["unfinished"].items():
+        for seed, r in runs.items():
+            last = r["validation"][-1] if r["validation"] else None
+            print(
+                f"{label:22s} seed {seed} running: {r['generations']} generations, "
+                f"{r['seconds_per_generation']:.1f} s/generation, last validation {last} "
+                f"(Adam {r['validation_adam']})"
+            )
     if args.publish:
         publish_optimizers(entries, args.seeds, out, RESULTS / "optimizers" / name)
         shutil.copy(path, RESULTS / f"{name}.json")

@@ -5,6 +5,12 @@
 # each into OUT: <item>_report.md to read at once, <item>.tar.gz (the run directory; split into
 # <item>.tar.gz.partNN above 15 MB) and resume.tar.gz (what the next run needs to continue).
 #
+# ITEMS=race: meta-training on Fig. 5's task at the paper's population (64), the ES race's `fig5_gpu`
+# track (`python -m benchmarks.es_race --track fig5_gpu`: open_es from a random start and pgpe, meta seeds
+# RACE_SEEDS, default 0), the item's seconds shared equally by its runs; each run is stopped when its share
+# is spent and resumes from its last checkpoint (every generation) in the next call. OUT gets
+# es_race_fig5_gpu.json (generations, s/generation, validation against Adam so far) and its PNG.
+#
 #   benchmarks/gpu_prepare.sh                              # once, here, with network: .gpu/wheels, .gpu/weights
 #   benchmarks/gpu_paper_items.sh OUT DEADLINE_S           # on the GPU machine, from the repository root
 #
@@ -25,10 +31,11 @@
 # estimated), so a run finishes whole jobs in priority order and the next run with the carried run
 # directories continues.
 #
-# Environment: ITEMS (default "ant fig4": order and choice), ANT_S (stop starting Ant jobs after this many
-# seconds, leaving the rest to Fig. 4), RUNS (default outputs/gpu_paper_items), ASSETS (default .gpu),
-# PYTHON (default python3), EXPECT_BACKEND (default gpu where nvidia-smi runs; "any" skips the check), and
-# the items' own variables (SEEDS, LANES, OPTS, LEVELS, WIDTHS, EXTRA, ...), passed through.
+# Environment: ITEMS (default "ant fig4": order and choice; or race), ANT_S (stop starting Ant jobs after
+# this many seconds, leaving the rest to Fig. 4), RACE_SEEDS, RACE_EXTRA (overrides for every race run),
+# RUNS (default outputs/gpu_paper_items), ASSETS (default .gpu), PYTHON (default python3), EXPECT_BACKEND
+# (default gpu where nvidia-smi runs; "any" skips the check), and the items' own variables (SEEDS, LANES,
+# OPTS, LEVELS, WIDTHS, EXTRA, ...), passed through.
 set -u
 OUT=${1:?usage: gpu_paper_items.sh OUT DEADLINE_S}
 DEADLINE=${2:?usage: gpu_paper_items.sh OUT DEADLINE_S}
@@ -88,6 +95,8 @@ from openrl.eval import report  # noqa: F401
 from openrl.jobs import evaluate  # noqa: F401
 if "ant" in sys.argv[2].split():
     envs.get_environment("ant", backend="positional")
+if "race" in sys.argv[2].split():
+    import benchmarks.es_race  # noqa: F401
 for name in sys.argv[3:]:
     print(name, pretrained.fetch(name))
 print(f"jax {jax.__version__} on {jax.devices()}; flax {flax.__version__}, optax {optax.__version__}, "
@@ -114,9 +123,17 @@ pack() {  # NAME: openrl-report on RUNS/NAME, then its report.md and a .tar.gz o
     for f in "$OUT/$1".tar.gz*; do say "$f: $(stat -c %s "$f") bytes"; done
 }
 
-pack_resume() {  # OUT/resume.tar.gz: both run directories without curves and figures, for the next run
+pack_race() {  # the race's JSON and PNG to read at once, its run directories (checkpoints: a few MB)
+    local d="$RUNS/fig5_race" f
+    [ -d "$d" ] || return 0
+    for f in "$d"/es_race_fig5_gpu.json "$d"/es_race_fig5_gpu.png; do [ -f "$f" ] && cp "$f" "$OUT/"; done
+    tar -czf "$OUT/fig5_race.tar.gz" -C "$RUNS" fig5_race
+    say "$OUT/fig5_race.tar.gz: $(stat -c %s "$OUT/fig5_race.tar.gz") bytes"
+}
+
+pack_resume() {  # OUT/resume.tar.gz: the run directories without curves and figures, for the next run
     local have=() d
-    for d in fig2_ant fig4_gridworld; do [ -d "$RUNS/$d" ] && have+=("$d"); done
+    for d in fig2_ant fig4_gridworld fig5_race; do [ -d "$RUNS/$d" ] && have+=("$d"); done
     [ ${#have[@]} -gt 0 ] && tar -czf "$OUT/resume.tar.gz" --exclude='*.npz' --exclude='*.png' -C "$RUNS" "${have[@]}"
 }
 
@@ -129,11 +146,16 @@ main() {
         case $it in
         ant) PYTHON=$PY bash benchmarks/fig2_ant_gpu.sh "$RUNS/fig2_ant" $((ANT_S < until ? ANT_S : until)) "$START" ;;
         fig4) PYTHON=$PY bash benchmarks/fig4_gridworld_gpu.sh "$RUNS/fig4_gridworld" "$until" "$START" ;;
-        *) say "unknown item $it (ant, fig4)" ;;
+        race)
+            # shellcheck disable=SC2086
+            "$PY" -m benchmarks.es_race --track fig5_gpu --seeds ${RACE_SEEDS:-0} --out "$RUNS/fig5_race" \
+                --deadline $((until - $(date +%s) + START)) ${RACE_EXTRA:+--extra $RACE_EXTRA} ;;
+        *) say "unknown item $it (ant, fig4, race)" ;;
         esac
         say "$it done"
     done
     for it in fig2_ant fig4_gridworld; do pack "$it"; done
+    pack_race
     pack_resume
     say "done"
 }

@@ -138,3 +138,24 @@ def test_fig3_cpu_plans_the_missing_seeds_cheapest_first_and_resumes(tmp_path):
     multi = [f"{g}__multi__s{k}" for k in (2, 3) for g in ("asterix", "breakout", "freeway", "spaceinvaders")]
     assert names == hand + multi[1:]
     assert "[asterix__multi__s2] finished earlier: skipped" in out.stdout
+
+
+@pytest.mark.slow  # two tiny population-64 meta runs: ~2-4 min on 2 cores
+def test_driver_runs_the_race_item_and_packs_it(tmp_path):
+    """ITEMS=race: the ES race's fig5_gpu track (both strategies, meta seed 0) under the driver's deadline,
+    its JSON in OUT and its run directories in OUT/resume.tar.gz; a second call skips the finished runs."""
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    extra = f"{TINY} es.num_generations=2 meta.eval_every=1 meta.validation_seeds=2 meta.final_eval_seeds=2"
+    env = dict(
+        ITEMS="race", RACE_EXTRA=extra, RUNS=str(runs), ASSETS=str(tmp_path / "no_assets"), EXPECT_BACKEND="any",
+    )  # fmt: skip
+    proc = _sh("gpu_paper_items.sh", str(out), "900", timeout=800, **env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((out / "es_race_fig5_gpu.json").read_text())
+    assert list(result["entries"]) == ["open_es_random_init", "pgpe"]
+    for e in result["entries"].values():
+        assert e["runs"]["0"]["command"].count("es.population_size=64") == 1
+    with tarfile.open(out / "resume.tar.gz") as t:
+        assert "fig5_race/runs/pgpe/seed0/summary.json" in t.getnames()
+    again = _sh("gpu_paper_items.sh", str(tmp_path / "out2"), "900", timeout=300, **env)
+    assert "seed 0: done" not in again.stdout and (tmp_path / "out2" / "es_race_fig5_gpu.json").exists()
