@@ -242,7 +242,7 @@ def collect(track: str, entries: list[Entry], seeds: list[int], out: Path) -> di
         "base": list(TRACKS[track]["base"]),
         "budget_note": "every run of a track: the same population x generations x T (the base's)",
         "entries": table,
-        "unfinished": unfinished,  # runs still going: generations so far, s/generation, validation so far
+        "unfinished": unfinished,  # runs not finished (going or stopped): generations so far, s/generation, validation so far
         "machine": machine(),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -269,7 +269,7 @@ def _median(values: list[float]) -> float | None:
 
 def plot(result: dict[str, Any], path: Path) -> Path:
     """Validation curves relative to tuned Adam on the same seeds: per strategy the median over meta seeds
-    and the range (shaded), runs still going dotted; the dashed line at 1 is Adam."""
+    and the range (shaded), unfinished runs (running or stopped) dotted; the dashed line at 1 is Adam."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -291,7 +291,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
             if r["validation"] and r["validation_adam"]:
                 v = np.asarray(r["validation"], float)
                 ax.plot(
-                    v[:, 0], v[:, 1] / r["validation_adam"], ls=":", label=f"{label} seed {seed} (running)"
+                    v[:, 0], v[:, 1] / r["validation_adam"], ls=":", label=f"{label} seed {seed} (unfinished)"
                 )
     ax.axhline(1.0, color="k", ls="--", lw=1, label="tuned Adam (same seeds)")
     ax.set_xlabel("generation")
@@ -352,7 +352,7 @@ def main() -> None:
         for seed, r in runs.items():
             last = r["validation"][-1] if r["validation"] else None
             print(
-                f"{label:22s} seed {seed} running: {r['generations']} generations, "
+                f"{label:22s} seed {seed} unfinished: {r['generations']} generations, "
                 f"{r['seconds_per_generation']:.1f} s/generation, last validation {last} "
                 f"(Adam {r['validation_adam']})"
             )
