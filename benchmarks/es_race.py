@@ -46,8 +46,8 @@ class Entry:
     overrides: tuple[str, ...]
 
 
-# Every entry of a track runs the track's budget: the overrides below change only the strategy and its
-# own settings. Larger ES steps than the paper's suit these short runs (see conf/experiment/quickstart.yaml).
+# Every entry of a track runs the track's budget (population x generations x T): the overrides below change
+# the strategy and its own settings, or trade population against generations at the same product. Larger ES steps than the paper's suit these short runs (see conf/experiment/quickstart.yaml).
 TRACKS: dict[str, dict[str, Any]] = {
     "quickstart": {
         "base": ("experiment=quickstart",),
@@ -65,6 +65,12 @@ TRACKS: dict[str, dict[str, Any]] = {
             ),
             Entry("snes_sigma0.2", ("es=snes", "es.sigma_init=0.2")),
             Entry("pgpe_sigma0.2", ("es=pgpe", "es.sigma_init=0.2", "es.lr=0.1", "es.lr_decay=0.99")),
+            # the same budget as twice the population for half the generations: less noisy ES steps, fewer
+            # of them (a random start's validation plateaus after ~15 generations at population 8)
+            Entry(
+                "open_es_random_init_pop16",
+                ("es=open_es", "meta.init=random", "es.population_size=16", "es.num_generations=20"),
+            ),
         ),
     },
     "fig5_cpu": {
