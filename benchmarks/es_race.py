@@ -182,6 +182,17 @@ def progress(d: Path) -> dict[str, Any] | None:
     }
 
 
+def population(d: Path) -> int | None:
+    """The run's ES population (from its resolved config): entries of one track may trade population
+    against generations, so the curves are drawn against inner runs spent, not generations."""
+    path = d / "config_resolved.yaml"
+    if not path.exists():
+        return None
+    from omegaconf import OmegaConf
+
+    return int(OmegaConf.load(path).es.population_size)
+
+
 def generations_to_adam(rec: dict[str, Any]) -> int | None:
     """The first validated generation whose ES-mean validation return reaches tuned Adam's on the same
     validation seeds (None: never within the run)."""
@@ -221,8 +232,9 @@ def collect(track: str, entries: list[Entry], seeds: list[int], out: Path) -> di
         for seed in seeds:
             d = run_dir(out, entry, seed)
             if (d / "summary.json").exists():
-                runs[str(seed)] = run_row(record(d))
+                runs[str(seed)] = {**run_row(record(d)), "population": population(d)}
             elif (p := progress(d)) is not None:
+                p["population"] = population(d)
                 unfinished.setdefault(entry.label, {})[str(seed)] = p
         if not runs:
             continue
@@ -274,19 +286,28 @@ def _median(values: list[float]) -> float | None:
 
 
 def plot(result: dict[str, Any], path: Path) -> Path:
-    """Validation curves relative to tuned Adam on the same seeds: per strategy the median over meta seeds
-    and the range (shaded), unfinished runs (running or stopped) dotted; the dashed line at 1 is Adam."""
+    """Validation curves relative to tuned Adam on the same seeds, against the inner runs the ES has spent
+    (population x generation, so entries that trade one for the other line up): per strategy the median
+    over meta seeds and the range (shaded), unfinished runs (running or stopped) dotted; the dashed line at
+    1 is Adam."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    rows = [r for e in result["entries"].values() for r in e["runs"].values()]
+    rows += [r for runs in result.get("unfinished", {}).values() for r in runs.values()]
+    per_member = all(r.get("population") for r in rows)  # rows published before it was recorded lack it
+
+    def spent(r: dict[str, Any], gens: np.ndarray) -> np.ndarray:
+        return gens * r["population"] if per_member else gens
+
     for label, e in result["entries"].items():
         curves = []
         for r in e["runs"].values():
             v = np.asarray(r["validation"], float)
-            curves.append((v[:, 0], v[:, 1] / r["validation_adam"]))
+            curves.append((spent(r, v[:, 0]), v[:, 1] / r["validation_adam"]))
         gens = curves[0][0]
         ys = np.stack([c[1] for c in curves if len(c[1]) == len(gens)])
         med = np.median(ys, axis=0)
@@ -297,10 +318,13 @@ def plot(result: dict[str, Any], path: Path) -> Path:
             if r["validation"] and r["validation_adam"]:
                 v = np.asarray(r["validation"], float)
                 ax.plot(
-                    v[:, 0], v[:, 1] / r["validation_adam"], ls=":", label=f"{label} seed {seed} (unfinished)"
+                    spent(r, v[:, 0]),
+                    v[:, 1] / r["validation_adam"],
+                    ls=":",
+                    label=f"{label} seed {seed} (unfinished)",
                 )
     ax.axhline(1.0, color="k", ls="--", lw=1, label="tuned Adam (same seeds)")
-    ax.set_xlabel("generation")
+    ax.set_xlabel("inner runs spent by the ES (population x generation)" if per_member else "generation")
     ax.set_ylabel("validation return / Adam's")
     ax.set_title(f"ES race, {result['track']}: {' '.join(result['base'])}")
     ax.legend(fontsize=8, loc="lower right")

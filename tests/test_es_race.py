@@ -91,3 +91,41 @@ def test_every_track_composes(track: str) -> None:
         if track == "fig5_gpu":
             assert (cfg.es.population_size, cfg.ppo.total_timesteps) == (64, 200_000)
     assert len(set(budgets.values())) == 1, budgets
+
+
+def test_population_is_read_from_the_run_config_and_sets_the_plot_axis(tmp_path: Path, monkeypatch) -> None:
+    """Entries that trade population against generations are drawn against inner runs spent."""
+    for label, pop in (("a", 8), ("b", 16)):
+        d = tmp_path / label
+        d.mkdir()
+        (d / "config_resolved.yaml").write_text(f"es:\n  population_size: {pop}\n")
+        assert es_race.population(d) == pop
+    assert es_race.population(tmp_path / "missing") is None
+
+    def row(pop: int, gens: list[int]) -> dict:
+        return {"validation": [[g, 1.0] for g in gens], "validation_adam": 2.0, "population": pop}
+
+    result = {
+        "track": "t",
+        "base": [],
+        "entries": {
+            "a": {"runs": {"0": row(8, [0, 10, 20, 30, 40])}},
+            "b": {"runs": {"0": row(16, [0, 10, 20])}},
+        },
+        "unfinished": {},
+    }
+    import matplotlib.pyplot as plt
+
+    captured = {}
+    orig = plt.Figure.savefig
+
+    def grab(fig, *a, **k):
+        ax = fig.axes[0]
+        captured["xlabel"] = ax.get_xlabel()
+        captured["x_max"] = [float(line.get_xdata().max()) for line in ax.lines[:2]]
+        return orig(fig, *a, **k)
+
+    monkeypatch.setattr(plt.Figure, "savefig", grab)
+    es_race.plot(result, tmp_path / "p.png")
+    assert captured["xlabel"].startswith("inner runs spent")
+    assert captured["x_max"] == [320.0, 320.0]  # 8 x 40 and 16 x 20: one budget, one point on the axis
