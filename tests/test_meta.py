@@ -440,6 +440,18 @@ def test_checkpoint_from_another_config_is_refused_naming_the_key(tmp_path):
     assert config_differences(CFG, {**CFG, "meta": {**meta, "init": "random"}}) == [
         "meta.init: checkpoint has 'zeros', this run has 'random'"
     ]
+    # the preset tables are provenance: a preset changed since the checkpoint (budget=cpu's start became
+    # random) resumes a run that pinned its own start; the value it supplied is what is compared
+    saved = {**CFG, "budget": "cpu", "budgets": {"cpu": {"meta.init": None}}, "es_settings": {"open_es": {}}}
+    edited = {
+        **saved,
+        "budgets": {"cpu": {"meta.init": "random"}, "small": {}},
+        "es_settings": {"open_es": {"lr": 0.1}},
+    }
+    assert config_differences(saved, edited) == []
+    assert config_differences(saved, {**edited, "budget": "small"}) == [
+        "budget: checkpoint has 'cpu', this run has 'small'"
+    ]
 
 
 def test_no_readable_checkpoint_is_an_error_and_deletes_nothing(tmp_path):

@@ -52,6 +52,10 @@ RESUME_TOLERANT = (
     "meta.process_id",
     "meta.init_timeout_s",
     "meta.heartbeat_timeout_s",
+    # the preset tables the run's values were composed from: what they supplied is compared where it went
+    # (es.*, meta.*, ppo.total_timesteps), so a preset edited since, or another preset's row, is no change
+    "budgets",
+    "es_settings",
 )
 
 
