@@ -330,9 +330,9 @@ def es_race(track: str, doc: dict[str, Any] | None = None) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for label, e in doc["entries"].items():
-        runs = e["runs"].values()
         iqms = "; ".join(
-            f"{r['final_learned_iqm']['value']:.1f} vs {r['final_adam_iqm']['value']:.1f}" for r in runs
+            f"seed {k}: {r['final_learned_iqm']['value']:.1f} vs {r['final_adam_iqm']['value']:.1f}"
+            for k, r in e["runs"].items()
         )
         gen = e["median_generations_to_adam"]
         lines.append(
