@@ -79,7 +79,7 @@ def test_gpu_track_is_the_cpu_track_at_the_paper_population() -> None:
 @pytest.mark.parametrize("track", sorted(es_race.TRACKS))
 def test_every_track_composes(track: str) -> None:
     """Every race command is a valid openrl-train configuration (validated, nothing compiled), and every
-    entry of a track spends the same budget: population x generations x T."""
+    entry of a track spends the same budget: population x generations x rollouts per member x T."""
     from openrl.config.compose import compose
 
     budgets = {}
@@ -87,7 +87,9 @@ def test_every_track_composes(track: str) -> None:
         cmd = es_race.command(track, entry, 0, Path("unused"))
         cfg = compose([o for o in cmd if "=" in o and not o.startswith("hydra.")])
         assert cfg.es.strategy == entry.overrides[0].split("=")[1]
-        budgets[entry.label] = cfg.es.population_size * cfg.es.num_generations * cfg.ppo.total_timesteps
+        budgets[entry.label] = (
+            cfg.es.population_size * cfg.es.num_generations * cfg.meta.num_rollouts * cfg.ppo.total_timesteps
+        )
         if track == "fig5_gpu":
             assert (cfg.es.population_size, cfg.ppo.total_timesteps) == (64, 200_000)
     assert len(set(budgets.values())) == 1, budgets
