@@ -113,6 +113,10 @@ def main() -> None:
         + " ".join(
             [f"--experiment {args.experiment}", f"--seeds {args.seeds}", f"--key-seed {args.key_seed}"]
             + ([f"--chunk {args.chunk}"] if args.chunk else [])
+            + ([f"--lrs {' '.join(map(str, args.lrs))}"] if tuple(args.lrs) != LRS else [])
+            + ([f"--betas {' '.join(map(str, args.betas))}"] if tuple(args.betas) != BETAS else [])
+            + ([f"--anneal {' '.join(args.anneal)}"] if tuple(args.anneal) != ("on", "off") else [])
+            + ([f"--extra {' '.join(args.extra)}"] if args.extra else [])
         ),
         "env": cfg.env.name,
         "total_timesteps": cfg.ppo.total_timesteps,
