@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 DOCS = ("README.md", "docs/benchmarks.md", "docs/meta-training.md", "docs/reproduce.md")
@@ -258,6 +260,49 @@ def tune_adam_breakout(doc: dict[str, Any] | None = None) -> str:
     return "\n".join(lines)
 
 
+# The MinAtar games other than Breakout whose paper Adam grid openrl has run at T = 2e5 (budget=cpu's T);
+# each JSON's winner is the ``<game>@200000`` entry of conf/optimizer/adam.yaml.
+T2E5_GRIDS = ("spaceinvaders", "asterix", "freeway")
+
+
+def tune_adam_t2e5(docs: dict[str, dict[str, Any]] | None = None) -> str:
+    """docs/meta-training.md: per game, the paper's Adam grid at T = 2e5: its winner and the paper's Table 4
+    point (tuned at T = 1e7) on the same tuning seeds; games whose grid is not published are named."""
+    if docs is None:
+        docs = {
+            g: load(f"tune_adam_{g}_T200000.json")
+            for g in T2E5_GRIDS
+            if (RESULTS / f"tune_adam_{g}_T200000.json").exists()
+        }
+    if not docs:
+        return "No grid published yet for " + ", ".join(_GAMES[g] for g in T2E5_GRIDS) + "."
+    paper = yaml.safe_load((REPO / "conf" / "optimizer" / "adam.yaml").read_text())["tuned"]
+    lines = [
+        "| game | winner at T = 2e5 (mean over the tuning seeds) | paper Table 4 point (tuned at T = 1e7): rank, mean | points x tuning seeds | CPU-s | date |",
+        "|---|---|---|---|---|---|",
+    ]
+    for game, doc in docs.items():
+        seeds = len(doc["points"][0]["final_return"])
+        rank = sorted(doc["points"], key=lambda p: -p["mean"])
+        t4 = paper[game]
+        table4 = next(p for p in doc["points"] if all(p[k] == t4[k] for k in ("lr", "b1", "b2", "anneal_lr")))
+        cpu_s = sum(t["cpu_s"] for t in doc["timing"].values())
+        lines.append(
+            f"| {_GAMES[game]} | {_adam_point(doc['best'])} ({doc['best']['mean']:.2f}) | "
+            f"{_adam_point(table4)}: {rank.index(table4) + 1}, {table4['mean']:.2f} | "
+            f"{len(doc['points'])} x {seeds} | {cpu_s:,.0f} | {doc['finished'][:10]} |"
+        )
+    missing = [_GAMES[g] for g in T2E5_GRIDS if g not in docs]
+    lines += [
+        "",
+        "`python -m benchmarks.tune_adam_grid --experiment single_<game> --extra budget=cpu --seeds 8 --chunk 9` "
+        f"(seeds `{next(iter(docs.values()))['seed_keys']}`, {_machine(next(iter(docs.values())))}; "
+        "`benchmarks/results/tune_adam_<game>_T200000.json`)."
+        + (f" Not run yet: {', '.join(missing)}." if missing else ""),
+    ]
+    return "\n".join(lines)
+
+
 def rebaseline_breakout(doc: dict[str, Any] | None = None) -> str:
     """docs/meta-training.md: the published Fig. 5 CPU optimizer against Table 4's and budget-tuned Adam."""
     doc = doc or load("meta_breakout_cpu_vs_budget_adam.json")
@@ -370,6 +415,7 @@ def selection(doc: dict[str, Any] | None = None) -> str:
 
 BLOCKS: dict[str, Callable[[], str]] = {
     "tune-adam-breakout": tune_adam_breakout,
+    "tune-adam-t2e5": tune_adam_t2e5,
     "rebaseline-breakout": rebaseline_breakout,
     "quickstart-spread": quickstart_spread,
     "es-race-quickstart": lambda: es_race("quickstart"),

@@ -20,9 +20,10 @@ from openrl.config import CONF_DIR, ConfigError, load_config, meta_job, resolve_
 RESULTS = CONF_DIR.parent / "benchmarks" / "results"
 ADAM_YAML = yaml.safe_load((CONF_DIR / "optimizer" / "adam.yaml").read_text())
 # (tuned key, results JSON of the grid that chose it)
+# every published grid at T = 2e5 (tune_adam_<env>_T200000.json) is the <env>@200000 entry
 BUDGET_TUNED = [
-    ("breakout@200000", "tune_adam_breakout_T200000.json"),
     ("cartpole", "tune_adam_cartpole_T20480.json"),
+    *((f"{p.name.split('_')[2]}@200000", p.name) for p in sorted(RESULTS.glob("tune_adam_*_T200000.json"))),
 ]
 
 
