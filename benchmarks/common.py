@@ -54,8 +54,7 @@ def add_publish_flag(ap: argparse.ArgumentParser) -> None:
     ap.add_argument(
         "--publish",
         action="store_true",
-        help=f"write the JSON to {RESULTS.relative_to(RESULTS.parents[1])}/ (cited by the docs) instead of "
-        f"{OUTPUTS.relative_to(RESULTS.parents[1])}/",
+        help="write the JSON to benchmarks/results/ (cited by the docs) instead of outputs/benchmarks/",
     )
 
 

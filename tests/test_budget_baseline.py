@@ -90,3 +90,40 @@ def test_malformed_budget_keys_fail_at_start_up(bad):
     cfg.optimizer.tuned[bad] = {"lr": 0.01}
     with pytest.raises(ConfigError, match=re.escape(f"optimizer.tuned.{bad}: a budget-tuned entry is named")):
         validate(cfg)
+
+
+@pytest.mark.slow  # three compiles of a tiny grid: ~45 CPU-s
+def test_a_killed_grid_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    """A grid that dies after its first chunk, run again, computes only the missing chunks and publishes
+    exactly the returns of an uninterrupted grid (a game's grid at T = 2e5 is ~75 CPU-minutes)."""
+    from benchmarks import common, tune_adam_grid
+
+    monkeypatch.setattr(common, "OUTPUTS", tmp_path)
+    argv = ["--experiment", "quickstart", "--extra", "ppo.total_timesteps=1024", "--seeds", "2"]
+    argv += ["--lrs", "0.001", "0.003", "0.01", "--betas", "0.9", "--anneal", "off", "--chunk", "1"]
+    real = tune_adam_grid.grid_returns
+    computed: list[int] = []
+
+    def dies_after_one_chunk(*args, on_chunk, **kw):
+        def save_then_die(start, finals):
+            on_chunk(start, finals)
+            raise KeyboardInterrupt
+
+        return real(*args, on_chunk=save_then_die, **kw)
+
+    monkeypatch.setattr(tune_adam_grid, "grid_returns", dies_after_one_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        tune_adam_grid.main([*argv, "--name", "g"])
+    assert (tmp_path / "g.partial.json").exists() and not (tmp_path / "g.json").exists()
+
+    def counting(*args, on_chunk, **kw):
+        return real(*args, on_chunk=lambda s, f: (computed.append(s), on_chunk(s, f)), **kw)
+
+    monkeypatch.setattr(tune_adam_grid, "grid_returns", counting)
+    tune_adam_grid.main([*argv, "--name", "g"])
+    assert computed == [1, 2]  # 3 points, one per chunk: the first was saved before the kill
+    assert not (tmp_path / "g.partial.json").exists()
+    tune_adam_grid.main([*argv, "--name", "fresh"])
+    resumed, fresh = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("g", "fresh"))
+    assert resumed["points"] == fresh["points"] and resumed["best"] == fresh["best"]
+    assert "--extra ppo.total_timesteps=1024" in resumed["command"]
