@@ -324,10 +324,12 @@ def rebaseline_breakout(doc: dict[str, Any] | None = None) -> str:
 
 
 def quickstart_spread(doc: dict[str, Any] | None = None) -> str:
-    """README: what `make train` (the quickstart: es=open_es from a random start) gave for each meta seed
+    """README: what `make train` (the quickstart, the race's ``QUICKSTART_ENTRY``) gave for each meta seed
     the race ran."""
+    from benchmarks.es_race import QUICKSTART_ENTRY
+
     doc = doc or load("es_race_quickstart.json")
-    e = doc["entries"]["open_es_random_init"]
+    e = doc["entries"][QUICKSTART_ENTRY]
     runs = ", ".join(
         f"seed {k}: {r['final_learned_mean']:.1f} vs {r['final_adam_mean']:.1f} "
         f"(P {r['p_learned_beats_adam']['value']:.2f})"
@@ -335,7 +337,7 @@ def quickstart_spread(doc: dict[str, Any] | None = None) -> str:
     )
     return (
         f"Measured on a {_machine(doc)} ({doc['finished'][:10]}, `python -m benchmarks.es_race --track "
-        f"quickstart`, whose `open_es_random_init` entry is this job; {e['median_cpu_s']:.0f} CPU-s per run, median): "
+        f"quickstart`, whose `{QUICKSTART_ENTRY}` entry is this job; {e['median_cpu_s']:.0f} CPU-s per run, median): "
         f"held-out mean of the learned optimizer vs tuned Adam per meta seed -- {runs}. "
         f"The ES mean's validation reached tuned Adam's on the same seeds in {e['reached_adam']} of "
         f"{e['seeds']} runs."

@@ -61,8 +61,8 @@ TRACKS: dict[str, dict[str, Any]] = {
             ),
             Entry("snes", ("es=snes", "es.sigma_init=0.1", "meta.init=zeros")),
             Entry("sep_cma_es", ("es=sep_cma_es", "es.sigma_init=0.1", "meta.init=zeros")),
-            Entry("open_es_random_init", ("es=open_es", "meta.init=random")),  # the quickstart itself
-            # PGPE from the quickstart's random start (PGPE won the meta seed open_es lost on Fig. 5's task)
+            Entry("open_es_random_init", ("es=open_es", "meta.init=random")),
+            # PGPE from the random start (PGPE won the meta seed open_es lost on Fig. 5's task): the quickstart
             Entry(
                 "pgpe_random_init",
                 ("es=pgpe", "es.sigma_init=0.1", "es.lr=0.1", "es.lr_decay=0.99", "meta.init=random"),
@@ -98,7 +98,7 @@ TRACKS: dict[str, dict[str, Any]] = {
             Entry("pgpe", ("es=pgpe", "es.sigma_init=0.1", "es.lr=0.1", "es.lr_decay=0.99")),
             Entry("snes", ("es=snes", "es.sigma_init=0.1")),
             Entry("sep_cma_es", ("es=sep_cma_es", "es.sigma_init=0.1")),
-            Entry("open_es_random_init", ("es=open_es", "meta.init=random")),  # the quickstart's winner
+            Entry("open_es_random_init", ("es=open_es", "meta.init=random")),  # budget=cpu's preset
         ),
     },
 }
@@ -112,6 +112,10 @@ TRACKS["fig5_gpu"] = {
         for label in ("open_es_random_init", "pgpe")  # in this order: the winner first
     ),
 }
+
+
+# The entry whose runs are the quickstart itself (`openrl-train` with no arguments): README quotes them.
+QUICKSTART_ENTRY = "pgpe_random_init"
 
 
 def run_dir(out: Path, entry: Entry, seed: int) -> Path:
@@ -203,12 +207,23 @@ def progress(d: Path) -> dict[str, Any] | None:
 def population(d: Path) -> int | None:
     """The run's ES population (from its resolved config): entries of one track may trade population
     against generations, so the curves are drawn against inner runs spent, not generations."""
+    cfg = _resolved(d)
+    return None if cfg is None else int(cfg.es.population_size)
+
+
+def rollouts(d: Path) -> int | None:
+    """Inner runs per member per generation (``meta.num_rollouts``, from the resolved config)."""
+    cfg = _resolved(d)
+    return None if cfg is None else int((cfg.get("meta") or {}).get("num_rollouts", 1))
+
+
+def _resolved(d: Path) -> Any:
     path = d / "config_resolved.yaml"
     if not path.exists():
         return None
     from omegaconf import OmegaConf
 
-    return int(OmegaConf.load(path).es.population_size)
+    return OmegaConf.load(path)
 
 
 def generations_to_adam(rec: dict[str, Any]) -> int | None:
@@ -250,9 +265,9 @@ def collect(track: str, entries: list[Entry], seeds: list[int], out: Path) -> di
         for seed in seeds:
             d = run_dir(out, entry, seed)
             if (d / "summary.json").exists():
-                runs[str(seed)] = {**run_row(record(d)), "population": population(d)}
+                runs[str(seed)] = {**run_row(record(d)), "population": population(d), "rollouts": rollouts(d)}
             elif (p := progress(d)) is not None:
-                p["population"] = population(d)
+                p["population"], p["rollouts"] = population(d), rollouts(d)
                 unfinished.setdefault(entry.label, {})[str(seed)] = p
         if not runs:
             continue
@@ -276,7 +291,7 @@ def collect(track: str, entries: list[Entry], seeds: list[int], out: Path) -> di
     return {
         "track": track,
         "base": list(TRACKS[track]["base"]),
-        "budget_note": "every run of a track: the same population x generations x T (the base's)",
+        "budget_note": "every run of a track: the same population x generations x rollouts x T (the base's)",
         "entries": table,
         "unfinished": unfinished,  # runs not finished (going or stopped): generations so far, s/generation, validation so far
         "machine": machine(),
@@ -305,7 +320,7 @@ def _median(values: list[float]) -> float | None:
 
 def plot(result: dict[str, Any], path: Path) -> Path:
     """Validation curves relative to tuned Adam on the same seeds, against the inner runs the ES has spent
-    (population x generation, so entries that trade one for the other line up): per strategy the median
+    (population x rollouts per member x generation, so entries that trade one for another line up): per strategy the median
     over meta seeds and the range (shaded), unfinished runs (running or stopped) dotted; the dashed line at
     1 is Adam."""
     import matplotlib
@@ -319,7 +334,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     per_member = all(r.get("population") for r in rows)  # rows published before it was recorded lack it
 
     def spent(r: dict[str, Any], gens: np.ndarray) -> np.ndarray:
-        return gens * r["population"] if per_member else gens
+        return gens * r["population"] * (r.get("rollouts") or 1) if per_member else gens
 
     for label, e in result["entries"].items():
         curves = []
@@ -342,7 +357,9 @@ def plot(result: dict[str, Any], path: Path) -> Path:
                     label=f"{label} seed {seed} (unfinished)",
                 )
     ax.axhline(1.0, color="k", ls="--", lw=1, label="tuned Adam (same seeds)")
-    ax.set_xlabel("inner runs spent by the ES (population x generation)" if per_member else "generation")
+    ax.set_xlabel(
+        "inner runs spent by the ES (population x rollouts x generation)" if per_member else "generation"
+    )
     ax.set_ylabel("validation return / Adam's")
     ax.set_title(f"ES race, {result['track']}: {' '.join(result['base'])}")
     ax.legend(fontsize=8, loc="lower right")

@@ -96,16 +96,23 @@ def test_every_track_composes(track: str) -> None:
 
 
 def test_population_is_read_from_the_run_config_and_sets_the_plot_axis(tmp_path: Path, monkeypatch) -> None:
-    """Entries that trade population against generations are drawn against inner runs spent."""
-    for label, pop in (("a", 8), ("b", 16)):
+    """Entries that trade population or rollouts per member against generations are drawn against inner
+    runs spent."""
+    for label, pop, meta in (("a", 8, ""), ("b", 16, ""), ("c", 8, "meta:\n  num_rollouts: 2\n")):
         d = tmp_path / label
         d.mkdir()
-        (d / "config_resolved.yaml").write_text(f"es:\n  population_size: {pop}\n")
+        (d / "config_resolved.yaml").write_text(f"es:\n  population_size: {pop}\n{meta}")
         assert es_race.population(d) == pop
-    assert es_race.population(tmp_path / "missing") is None
+        assert es_race.rollouts(d) == (2 if meta else 1)
+    assert es_race.population(tmp_path / "missing") is None and es_race.rollouts(tmp_path / "missing") is None
 
-    def row(pop: int, gens: list[int]) -> dict:
-        return {"validation": [[g, 1.0] for g in gens], "validation_adam": 2.0, "population": pop}
+    def row(pop: int, gens: list[int], rollouts: int = 1) -> dict:
+        return {
+            "validation": [[g, 1.0] for g in gens],
+            "validation_adam": 2.0,
+            "population": pop,
+            "rollouts": rollouts,
+        }
 
     result = {
         "track": "t",
@@ -113,6 +120,7 @@ def test_population_is_read_from_the_run_config_and_sets_the_plot_axis(tmp_path:
         "entries": {
             "a": {"runs": {"0": row(8, [0, 10, 20, 30, 40])}},
             "b": {"runs": {"0": row(16, [0, 10, 20])}},
+            "c": {"runs": {"0": row(8, [0, 10, 20], rollouts=2)}},
         },
         "unfinished": {},
     }
@@ -124,10 +132,22 @@ def test_population_is_read_from_the_run_config_and_sets_the_plot_axis(tmp_path:
     def grab(fig, *a, **k):
         ax = fig.axes[0]
         captured["xlabel"] = ax.get_xlabel()
-        captured["x_max"] = [float(line.get_xdata().max()) for line in ax.lines[:2]]
+        captured["x_max"] = [float(line.get_xdata().max()) for line in ax.lines[:3]]
         return orig(fig, *a, **k)
 
     monkeypatch.setattr(plt.Figure, "savefig", grab)
     es_race.plot(result, tmp_path / "p.png")
     assert captured["xlabel"].startswith("inner runs spent")
-    assert captured["x_max"] == [320.0, 320.0]  # 8 x 40 and 16 x 20: one budget, one point on the axis
+    assert captured["x_max"] == [320.0] * 3  # 8 x 40, 16 x 20, 8 x 2 x 20: one budget, one point on the axis
+
+
+def test_the_quickstart_entry_is_the_quickstart_itself() -> None:
+    """README quotes the QUICKSTART_ENTRY's runs as what `make train` gives: its overrides must change
+    nothing of the bare quickstart (strategy, ES settings, start, budget)."""
+    from openrl.config.compose import compose
+
+    (entry,) = [e for e in es_race.TRACKS["quickstart"]["entries"] if e.label == es_race.QUICKSTART_ENTRY]
+    cmd = es_race.command("quickstart", entry, 0, Path("unused"))
+    raced = compose([o for o in cmd if "=" in o and not o.startswith("hydra.")])
+    bare = compose(["seed=0"])
+    assert raced.es == bare.es and raced.meta == bare.meta and raced.ppo == bare.ppo and raced.env == bare.env
