@@ -14,7 +14,7 @@ learned optimizer is not compared with an Adam tuned on its own test seeds.
 
 A grid saves its progress chunk by chunk (``outputs/benchmarks/<name>.partial.json``): run the same command
 again after a kill and it computes only the chunks still missing (the same program on the same keys, so the
-results are those of an uninterrupted run). A MinAtar game at T = 2e5 takes ~75 CPU-minutes for 108 points
+results are those of an uninterrupted run). Breakout at T = 2e5 took ~75 CPU-minutes for 108 points
 x 8 seeds on a 2-core CPU.
 """
 

@@ -95,7 +95,7 @@ def test_malformed_budget_keys_fail_at_start_up(bad):
 @pytest.mark.slow  # three compiles of a tiny grid: ~45 CPU-s
 def test_a_killed_grid_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     """A grid that dies after its first chunk, run again, computes only the missing chunks and publishes
-    exactly the returns of an uninterrupted grid (a game's grid at T = 2e5 is ~75 CPU-minutes)."""
+    exactly the returns of an uninterrupted grid (Breakout's grid at T = 2e5 took ~75 CPU-minutes)."""
     from benchmarks import common, tune_adam_grid
 
     monkeypatch.setattr(common, "OUTPUTS", tmp_path)
