@@ -238,13 +238,17 @@ def _adam_point(r: dict[str, Any]) -> str:
     return f"lr {r['lr']:g}, b1 {r['b1']:g}, b2 {r['b2']:g}, annealing {'on' if r['anneal_lr'] else 'off'}"
 
 
+def _grid_point(doc: dict[str, Any], point: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """A grid JSON's row for an Adam setting (lr, b1, b2, anneal_lr), and its rank by mean (1 = best)."""
+    row = next(r for r in doc["points"] if all(r[k] == point[k] for k in ("lr", "b1", "b2", "anneal_lr")))
+    return sorted(doc["points"], key=lambda r: -r["mean"]).index(row) + 1, row
+
+
 def tune_adam_breakout(doc: dict[str, Any] | None = None) -> str:
     """docs/meta-training.md: the paper's Adam grid at T = 2e5 on Breakout, its top five and Table 4's point."""
     doc = doc or load("tune_adam_breakout_T200000.json")
     seeds = len(doc["points"][0]["final_return"])
-    table4 = next(
-        p for p in doc["points"] if (p["lr"], p["b1"], p["b2"], p["anneal_lr"]) == (0.01, 0.9, 0.99, True)
-    )
+    table4_rank, table4 = _grid_point(doc, {"lr": 0.01, "b1": 0.9, "b2": 0.99, "anneal_lr": True})
     rank = sorted(doc["points"], key=lambda p: -p["mean"])
     lines = [
         f"`{doc['command']}` ({len(doc['points'])} points x {seeds} tuning seeds `{doc['seed_keys']}`, "
@@ -255,7 +259,7 @@ def tune_adam_breakout(doc: dict[str, Any] | None = None) -> str:
     ]
     lines += [f"| {i + 1} | {_adam_point(r)} | {r['mean']:.2f} |" for i, r in enumerate(rank[:5])]
     lines.append(
-        f"| {rank.index(table4) + 1} | {_adam_point(table4)} (paper Table 4, tuned at T = 1e7) | {table4['mean']:.2f} |"
+        f"| {table4_rank} | {_adam_point(table4)} (paper Table 4, tuned at T = 1e7) | {table4['mean']:.2f} |"
     )
     return "\n".join(lines)
 
@@ -283,13 +287,11 @@ def tune_adam_t2e5(docs: dict[str, dict[str, Any]] | None = None) -> str:
     ]
     for game, doc in docs.items():
         seeds = len(doc["points"][0]["final_return"])
-        rank = sorted(doc["points"], key=lambda p: -p["mean"])
-        t4 = paper[game]
-        table4 = next(p for p in doc["points"] if all(p[k] == t4[k] for k in ("lr", "b1", "b2", "anneal_lr")))
+        table4_rank, table4 = _grid_point(doc, paper[game])
         cpu_s = sum(t["cpu_s"] for t in doc["timing"].values())
         lines.append(
             f"| {_GAMES[game]} | {_adam_point(doc['best'])} ({doc['best']['mean']:.2f}) | "
-            f"{_adam_point(table4)}: {rank.index(table4) + 1}, {table4['mean']:.2f} | "
+            f"{_adam_point(table4)}: {table4_rank}, {table4['mean']:.2f} | "
             f"{len(doc['points'])} x {seeds} | {cpu_s:,.0f} | {doc['finished'][:10]} |"
         )
     missing = [_GAMES[g] for g in T2E5_GRIDS if g not in docs]
