@@ -68,6 +68,19 @@ def test_ablation_breakout_is_judged_against_adam_tuned_for_its_t(budget, expect
     assert resolve_optimizer(adam.optimizer, adam.env.name, adam.ppo.total_timesteps).tuned_for == expected
 
 
+@pytest.mark.parametrize("game", ["breakout", "asterix", "freeway", "spaceinvaders"])
+def test_single_game_at_budget_cpu_faces_its_grid_winner_once_published(game):
+    """``single_<game> budget=cpu`` runs at T = 2e5: its comparison Adam is the game's T = 2e5 grid winner
+    when that grid is published, and the paper's (T = 1e7) values, said so in the log, until then."""
+    overrides = [f"experiment=single_{game}", "budget=cpu"]
+    _, cfg = load_config(overrides)
+    (adam,) = meta_job(cfg, overrides).adam
+    assert adam.ppo.total_timesteps == 200000
+    published = (RESULTS / f"tune_adam_{game}_T200000.json").exists()
+    expected = f"{game}@200000" if published else game
+    assert resolve_optimizer(adam.optimizer, game, 200000).tuned_for == expected
+
+
 @pytest.mark.parametrize("budget", ["paper", "smoke"])
 def test_multitask_normaliser_stays_the_papers(budget):
     """The multi-task fitness normaliser is the authors' method (each game's return of Adam-PPO at the
