@@ -23,12 +23,11 @@ from unittest import mock
 import pytest
 
 from openrl.config import CONF_DIR
-from test_docs_commands import _SPAN, DOCS, REPO, _logical_lines
+from test_docs_commands import _SPAN, _SUBST, DOCS, REPO, _logical_lines, prose_of
 
 # ``python -m benchmarks.<script>``, optionally through a venv's interpreter (``.venv/bin/python``)
 _BENCH = re.compile(r"(?:^|\s)(?:\S*/)?python3? -m (benchmarks\.[a-z_0-9]+)((?:\s+[^#]*)?)")
 _MAKE = re.compile(r"^\s*make\s+([a-z][a-z-]*)\b")
-_SUBST = re.compile(r"\$\(openrl-weights path (\w+)\)")
 
 
 @dataclass(frozen=True)
@@ -47,16 +46,6 @@ def _parse(where: str, text: str) -> BenchCommand | None:
     return BenchCommand(where, m.group(1), tuple(shlex.split(line, comments=True)))
 
 
-def _prose(text: str) -> str:
-    """``text`` with its fenced code blocks blanked (line numbers kept), for the inline spans."""
-    lines, in_block = text.splitlines(keepends=True), False
-    for i, line in enumerate(lines):
-        fence = line.lstrip().startswith("```")
-        lines[i] = "\n" if (fence or in_block) else line
-        in_block ^= fence
-    return "".join(lines)
-
-
 def bench_commands(files: list[str] = DOCS, root: Path = REPO) -> list[BenchCommand]:
     """Every complete ``python -m benchmarks.<script> [args]`` of ``files``: the lines of code blocks and
     the inline code spans. A span holding ``...`` is an elided form the reader completes (not checked), and
@@ -67,7 +56,7 @@ def bench_commands(files: list[str] = DOCS, root: Path = REPO) -> list[BenchComm
         for lineno, line in _logical_lines(text):
             if not line.lstrip().startswith("#") and (cmd := _parse(f"{name}:{lineno}", line)):
                 found.append(cmd)
-        prose = _prose(text)
+        prose = prose_of(text)
         for m in _SPAN.finditer(prose):
             span = " ".join(m.group(2).split())
             if "..." in span or not span.startswith(("python", ".venv/")):
@@ -83,7 +72,7 @@ def make_commands(files: list[str] = DOCS, root: Path = REPO) -> list[tuple[str,
     found = []
     for name in files:
         text = (root / name).read_text()
-        prose = _prose(text)
+        prose = prose_of(text)
         found += [(f"{name}:{n}", m.group(1)) for n, line in _logical_lines(text) if (m := _MAKE.match(line))]
         found += [
             (f"{name}:{prose.count(chr(10), 0, s.start()) + 1}", m.group(1))

@@ -126,6 +126,16 @@ _SPAN = re.compile(r"(?<!`)(`+)(?!`)((?:(?!\n[ \t]*\n).)+?)(?<!`)\1(?!`)", re.S)
 _PROGRAM = re.compile(r"^(?:\S*/)?openrl-[a-z]+(?:-[a-z]+)*$")  # a console script, e.g. .venv/bin/openrl-eval
 
 
+def prose_of(text: str) -> str:
+    """``text`` with its fenced code blocks blanked (line numbers kept): where inline spans are searched."""
+    lines, in_block = text.splitlines(keepends=True), False
+    for i, line in enumerate(lines):
+        fence = line.lstrip().startswith("```")
+        lines[i] = "\n" if (fence or in_block) else line
+        in_block ^= fence
+    return "".join(lines)
+
+
 def inline_commands(files: list[str] = DOCS, root: Path = REPO) -> list[DocCommand]:
     """Every complete ``openrl-*`` command written in an inline code span of ``files`` (prose, tables).
 
@@ -147,12 +157,7 @@ def inline_commands(files: list[str] = DOCS, root: Path = REPO) -> list[DocComma
     found = []
     for name in files:
         text = (root / name).read_text()
-        lines, in_block = text.splitlines(keepends=True), False
-        for i, line in enumerate(lines):  # blank the fenced blocks, keeping line numbers
-            fence = line.lstrip().startswith("```")
-            lines[i] = "\n" if (fence or in_block) else line
-            in_block ^= fence
-        prose = "".join(lines)
+        prose = prose_of(text)
         assigned = [(n, a) for n, line in _logical_lines(text) if (a := _assignment(line))]
         for m in _SPAN.finditer(prose):
             lineno = prose.count("\n", 0, m.start()) + 1
